@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds the artifact that ships and that every test runs:
+#   dist/header_augmenter.wasm and dist/header_augmenter.wasm.sha256
+#
+#   scripts/build.sh [--allocator lol_alloc|talc|wee_alloc|dlmalloc] [--out FILE]
+#
+# Steps: cargo (release: opt-level z, LTO, one codegen unit, panic=abort),
+# wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt -Oz.
+set -euo pipefail
+source "$(dirname "$0")/lib/tools.sh"
+
+allocator=lol_alloc
+out=$ROOT/dist/header_augmenter.wasm
+while [ $# -gt 0 ]; do
+  case $1 in
+    --allocator) allocator=${2:?}; shift 2 ;;
+    --out) out=${2:?}; shift 2 ;;
+    *) die "unknown argument $1 (see the header of $0)" ;;
+  esac
+done
+case $allocator in lol_alloc|talc|wee_alloc|dlmalloc) ;; *) die "unknown allocator $allocator" ;; esac
+
+ensure_wasm_target
+ensure_binaryen
+WASM_SNIP=$(cargo_tool wasm-snip "$WASM_SNIP_VERSION")
+
+cd "$ROOT"
+say "cargo build (allocator: $allocator)"
+cargo build --quiet --locked --release --target wasm32-unknown-unknown \
+  --no-default-features --features "$allocator"
+cargo_out=target/wasm32-unknown-unknown/release/header_augmenter.wasm
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The features rustc enables for wasm32-unknown-unknown; binaryen must accept them all.
+features=(--enable-bulk-memory --enable-bulk-memory-opt --enable-call-indirect-overlong
+  --enable-multivalue --enable-mutable-globals --enable-nontrapping-float-to-int
+  --enable-reference-types --enable-sign-ext)
+
+# wasm-snip replaces bodies with `unreachable`, so wasm-opt can drop all they call:
+# - formatting and panicking code: the filter never panics (clippy enforces it),
+#   so those paths are dead; if one ran anyway the VM would trap, as a panic does;
+# - the proxy-wasm SDK's default trait methods (`proxy_wasm::traits::*`, mangled
+#   `_ZN10proxy_wasm6traits`): kept alive only by the trait objects' vtables. The
+#   filter overrides every callback Envoy can reach and makes host calls through
+#   `proxy_wasm::hostcalls`, never through a default method.
+say "wasm-snip"
+"$WASM_SNIP" --snip-rust-fmt-code --snip-rust-panicking-code \
+  --pattern '^_ZN10proxy_wasm6traits' -o "$work/snipped.wasm" "$cargo_out"
+
+# Exports Envoy looks up and may call. Every other proxy_on_* callback the SDK
+# exports is removed: Envoy skips a callback a module does not export, so this
+# also saves a call into the VM per request for on_log, on_done and the body
+# and response callbacks. A new callback in src/ must be added here.
+say "wasm-metadce"
+python3 - "$work/graph.json" <<'PY'
+import json, sys
+keep = ["memory", "_initialize", "malloc", "proxy_abi_version_0_2_1",
+        "proxy_on_context_create", "proxy_on_configure", "proxy_on_tick",
+        "proxy_on_http_call_response", "proxy_on_request_headers", "proxy_on_delete"]
+graph = [{"name": "root", "root": True, "reaches": ["export:" + e for e in keep]}]
+graph += [{"name": "export:" + e, "export": e} for e in keep]
+json.dump(graph, open(sys.argv[1], "w"))
+PY
+"$WASM_METADCE" "${features[@]}" --debuginfo "$work/snipped.wasm" -f "$work/graph.json" \
+  -o "$work/trimmed.wasm" >/dev/null
+
+say "wasm-opt -Oz"
+mkdir -p "$(dirname "$out")"
+"$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers "$work/trimmed.wasm" -o "$out"
+(cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
+
+size=$(stat -c %s "$out")
+say "$out: $size bytes ($(cut -d' ' -f1 "$out.sha256"))"

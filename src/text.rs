@@ -1,0 +1,149 @@
+//! Building log and error lines without `core::fmt`, which would cost the
+//! binary several kilobytes. Every line is a `String` grown with `push_str`.
+
+/// Longest piece of untrusted text (a header name, a config value) a line quotes.
+const QUOTE_MAX: usize = 64;
+
+/// Appends `n` in decimal.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(i..).unwrap_or(&[]) {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `s` in double quotes, safe to put in a log line: control and
+/// non-ASCII characters become `\xNN`/`?`, quotes and backslashes are escaped,
+/// and anything past 64 characters is cut with an ellipsis. Only for names and
+/// configuration text: header values are never quoted anywhere.
+pub fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for (i, c) in s.chars().enumerate() {
+        if i == QUOTE_MAX {
+            out.push_str("...");
+            break;
+        }
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            '\0'..='\u{7f}' => {
+                out.push_str("\\x");
+                let b = c as u8;
+                out.push(hex_digit(b >> 4));
+                out.push(hex_digit(b & 0xf));
+            }
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
+}
+
+/// Appends a millisecond count the way a person writes it: `250ms`, `5s`,
+/// `1.5s`, `6m`, `1h30m`.
+pub fn push_duration(out: &mut String, ms: u64) {
+    if ms == 0 || ms % 1000 != 0 {
+        if ms > 1000 && ms < 60_000 && ms % 100 == 0 {
+            push_u64(out, ms / 1000);
+            out.push('.');
+            push_u64(out, ms % 1000 / 100);
+            out.push('s');
+        } else {
+            push_u64(out, ms);
+            out.push_str("ms");
+        }
+        return;
+    }
+    let secs = ms / 1000;
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    for (n, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+        if n != 0 {
+            push_u64(out, n);
+            out.push(unit);
+        }
+    }
+}
+
+/// A line built from pieces: `line(&["a ", "b"])`.
+pub fn line(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(n: u64) -> String {
+        let mut s = String::new();
+        push_u64(&mut s, n);
+        s
+    }
+
+    fn quoted(s: &str) -> String {
+        let mut out = String::new();
+        push_quoted(&mut out, s);
+        out
+    }
+
+    fn dur(ms: u64) -> String {
+        let mut s = String::new();
+        push_duration(&mut s, ms);
+        s
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(num(0), "0");
+        assert_eq!(num(7), "7");
+        assert_eq!(num(1234567890), "1234567890");
+        assert_eq!(num(u64::MAX), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn quoting_neutralises_untrusted_text() {
+        assert_eq!(quoted("x-token"), "\"x-token\"");
+        assert_eq!(quoted("a\r\nb"), "\"a\\x0d\\x0ab\"");
+        assert_eq!(quoted("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"");
+        assert_eq!(quoted("é"), "\"?\"");
+        let long = "n".repeat(100);
+        assert_eq!(quoted(&long), format!("\"{}...\"", "n".repeat(64)));
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(dur(250), "250ms");
+        assert_eq!(dur(1000), "1s");
+        assert_eq!(dur(1500), "1.5s");
+        assert_eq!(dur(1250), "1250ms");
+        assert_eq!(dur(360_000), "6m");
+        assert_eq!(dur(5_400_000), "1h30m");
+        assert_eq!(dur(3_601_000), "1h1s");
+        assert_eq!(dur(0), "0ms");
+    }
+
+    #[test]
+    fn lines_concatenate() {
+        assert_eq!(line(&["a", "", "bc"]), "abc");
+    }
+}

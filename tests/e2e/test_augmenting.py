@@ -1,0 +1,136 @@
+"""The filter in a real Envoy: the provider's headers reach the upstream, the
+merge policy, validation of what the provider sends, and the metrics."""
+
+import json
+
+from envoy import STAT_PREFIX, Envoy, bootstrap, cluster, eventually, wasm_filter
+from servers import Provider
+
+TOKEN = {"Authorization": "Bearer t1", "X-Tenant": "acme"}
+
+
+def config(**fields):
+    return json.dumps(fields)
+
+
+def test_provider_headers_reach_the_upstream(start_envoy, provider, upstream):
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config(header_cache_expiry="60s"))
+    seen = eventually(lambda: envoy.upstream_headers().get("authorization") == "Bearer t1" and upstream.requests[-1])
+    assert seen["x-tenant"] == "acme"
+    # The call to the provider: the configured cluster, authority and path.
+    _, path, headers = provider.calls[0]
+    assert path == "/headers"
+    assert headers["host"] == "sidecar"
+    assert envoy.stat("fetches_succeeded") >= 1
+    assert envoy.stat("requests_augmented") >= 1
+    assert envoy.stat("headers_current") == 2
+
+
+def test_provider_path_and_authority_are_configurable(start_envoy, provider):
+    provider.set(body=TOKEN)
+    start_envoy(config(header_providing_service_path="/v1/token?aud=orders",
+                       header_providing_service_authority="idp.example:8443"))
+    eventually(lambda: provider.calls, what="a provider call")
+    _, path, headers = provider.calls[0]
+    assert (path, headers["host"]) == ("/v1/token?aud=orders", "idp.example:8443")
+
+
+def test_a_change_at_the_provider_is_seen_within_one_interval(start_envoy, provider):
+    provider.set(body={"Authorization": "Bearer t1"})
+    envoy = start_envoy(config(header_cache_expiry="1s"))
+    eventually(lambda: envoy.upstream_headers().get("authorization") == "Bearer t1")
+    provider.set(body={"Authorization": "Bearer t2"})
+    calls = provider.call_count()
+    # One interval (1s) plus scheduling slack.
+    eventually(lambda: envoy.upstream_headers().get("authorization") == "Bearer t2", timeout=2.0,
+               what="the new token within one interval")
+    assert provider.call_count() > calls
+
+
+def test_overwrite_replaces_the_clients_value_whatever_its_case(start_envoy, provider):
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config())
+    eventually(lambda: envoy.stat("fetches_succeeded"))
+    status, _, body = envoy.request("/", {"AUTHORIZATION": "Bearer forged", "x-tenant": "other"})
+    assert status == 200
+    assert [v for k, v in body["header_list"] if k == "authorization"] == ["Bearer t1"]
+    assert [v for k, v in body["header_list"] if k == "x-tenant"] == ["acme"]
+
+
+def test_overwrite_false_keeps_the_requests_own_value(start_envoy, provider):
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config(overwrite=False))
+    eventually(lambda: envoy.stat("fetches_succeeded"))
+    status, _, body = envoy.request("/", {"Authorization": "Bearer own"})
+    assert [v for k, v in body["header_list"] if k == "authorization"] == ["Bearer own"]
+    assert body["headers"]["x-tenant"] == "acme"  # absent from the request: added
+
+
+def test_refused_entries_are_dropped_and_the_valid_ones_applied(start_envoy, provider, upstream):
+    provider.set(body={
+        "X-Good": "yes",
+        "host": "evil.example",
+        "x-envoy-upstream-rq-timeout-ms": "1",
+        "bad name": "x",
+        "x-crlf": "a\r\nInjected: 1",
+        "transfer-encoding": "chunked",
+        ":path": "/admin",
+        "x-empty": "",
+    })
+    envoy = start_envoy(config())
+    headers = eventually(lambda: (h := envoy.upstream_headers()).get("x-good") == "yes" and h)
+    assert headers["host"] == f"127.0.0.1:{envoy.port}"
+    assert upstream.requests and envoy.request("/")[2]["path"] == "/"
+    for name in ("x-crlf", "injected", "x-empty", "bad name", "transfer-encoding"):
+        assert name not in headers, name
+    assert "x-envoy-upstream-rq-timeout-ms" not in headers
+    # Every VM that fetched counted 7 refusals per response.
+    assert envoy.stat("headers_refused") == 7 * envoy.stat("fetches_succeeded") > 0
+    log = envoy.log()
+    assert 'refused 7 provider headers: "host" (reserved name' in log
+    assert '"x-crlf" (value has a control character such as CR, LF or NUL)' in log
+
+
+def test_requests_pass_without_headers_until_the_first_good_fetch(start_envoy, provider):
+    provider.set(status=500, body="oops")
+    envoy = start_envoy(config())
+    status, _, body = envoy.request("/")
+    assert status == 200
+    assert "authorization" not in body["headers"]
+    assert envoy.stat("requests_without_headers") == 1
+    assert envoy.stat("requests_augmented") == 0
+
+
+def test_an_unknown_cluster_is_reported_and_retried(start_envoy):
+    envoy = start_envoy(config(header_providing_service_cluster="no-such-cluster"))
+    eventually(lambda: envoy.stat("fetches_failed") >= 2, timeout=5)
+    assert envoy.request("/")[0] == 200
+    assert 'is the cluster "no-such-cluster" defined?; no headers to keep yet; retrying in' in envoy.log()
+
+
+def test_every_metric_is_defined_at_start(start_envoy, provider):
+    envoy = start_envoy(config())
+    names = {name.removeprefix(STAT_PREFIX) for name in envoy.stats() if name.startswith(STAT_PREFIX)}
+    assert names == {"fetches_succeeded", "fetches_failed", "headers_refused", "requests_augmented",
+                     "requests_without_headers", "headers_current"}
+
+
+def test_two_plugins_in_one_vm_keep_their_own_headers(tmp_path, provider, upstream):
+    second = Provider()
+    try:
+        provider.set(body={"X-From-First": "1"})
+        second.set(body={"X-From-Second": "2"})
+        filters = [
+            wasm_filter(config(), name="first"),
+            wasm_filter(config(header_providing_service_cluster="second"), name="second"),
+        ]
+        cfg = bootstrap(provider.port, upstream.port, filters, clusters=[cluster("second", second.port)])
+        with Envoy(tmp_path, cfg) as envoy:
+            headers = eventually(lambda: (h := envoy.upstream_headers()).get("x-from-second") and h)
+            assert headers.get("x-from-first") == "1"
+            stats = envoy.stats()
+            assert stats["wasmcustom.header_augmenter.first.requests_augmented"] >= 1
+            assert stats["wasmcustom.header_augmenter.second.requests_augmented"] >= 1
+    finally:
+        second.stop()

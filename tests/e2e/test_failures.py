@@ -1,0 +1,57 @@
+"""A provider that fails in any way keeps the last good headers in place, is
+counted, and is retried sooner than the refresh interval."""
+
+import pytest
+
+from envoy import eventually
+from test_augmenting import config
+
+GOOD = {"Authorization": "Bearer good"}
+
+FAILURES = {
+    "http-500": dict(status=500, body='{"Authorization": "Bearer from-an-error-page"}'),
+    "http-404": dict(status=404, body="not found"),
+    "garbage": dict(body="<html>surprise</html>"),
+    "non-object": dict(body='["Authorization", "Bearer x"]'),
+    "non-string-value": dict(body='{"Authorization": 42}'),
+    "invalid-utf8": dict(body=b'{"Authorization": "Bearer \xff"}'),
+    "all-refused": dict(body='{"host": "x", "connection": "close"}'),
+    "reset": dict(reset=True),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES) + ["refused"])
+def test_last_good_headers_survive_a_failing_provider(start_envoy, provider, failure):
+    provider.set(body=GOOD)
+    envoy = start_envoy(config(header_cache_expiry="1s"))
+    eventually(lambda: envoy.upstream_headers().get("authorization") == "Bearer good")
+    if failure == "refused":
+        provider.stop()
+    else:
+        provider.set(**FAILURES[failure])
+    # Two failed refreshes (1s interval, then 1s retry) in each VM.
+    eventually(lambda: envoy.stat("fetches_failed") >= 2, timeout=6, what="failed fetches")
+    for _ in range(5):
+        assert envoy.upstream_headers().get("authorization") == "Bearer good"
+    assert "keeping the last good headers (1)" in envoy.log()
+
+
+def test_failures_are_retried_sooner_than_the_interval_and_recovery_is_picked_up(start_envoy, provider):
+    provider.set(status=503, body="down")
+    envoy = start_envoy(config(header_cache_expiry="1h"))
+    # Backoff 1s, 2s: three calls per VM within ~3.5s, where the interval is an hour.
+    eventually(lambda: envoy.stat("fetches_failed") >= 4, timeout=5, what="retries")
+    provider.set(body=GOOD)
+    eventually(lambda: envoy.upstream_headers().get("authorization") == "Bearer good", timeout=6,
+               what="recovery")
+    assert "the provider call returned HTTP 503; no headers to keep yet; retrying in 1s" in envoy.log()
+
+
+def test_a_slow_provider_times_out(start_envoy, provider):
+    provider.set(body=GOOD)
+    envoy = start_envoy(config(header_cache_expiry="1s", header_providing_service_timeout="250ms"))
+    eventually(lambda: envoy.upstream_headers().get("authorization") == "Bearer good")
+    provider.set(body={"Authorization": "Bearer late"}, delay=1.0)
+    eventually(lambda: "no response within 250ms (header_providing_service_timeout)" in envoy.log(),
+               timeout=5, what="the timeout to be logged")
+    assert envoy.upstream_headers().get("authorization") == "Bearer good"

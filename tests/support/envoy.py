@@ -1,0 +1,213 @@
+"""Starts a real Envoy (from the test virtualenv) on 127.0.0.1 with the shipped
+filter, dist/header_augmenter.wasm, in front of an upstream, with the header
+provider as a cluster. Ports are chosen by the kernel and read back."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WASM = ROOT / "dist" / "header_augmenter.wasm"
+ENVOY = Path(os.environ.get("ENVOY", ROOT / ".venv" / "bin" / "envoy"))
+
+PLUGIN_NAME = "header_augmenter"
+STAT_PREFIX = "wasmcustom.header_augmenter.header_augmenter."
+
+
+def eventually(check, timeout=10.0, interval=0.05, what="condition"):
+    """Polls `check` until it returns a truthy value; returns that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def cluster(name: str, port: int) -> dict:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "0.5s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                "socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}],
+        },
+    }
+
+
+def wasm_filter(configuration: str | None, name=PLUGIN_NAME, vm_id="header_augmenter",
+                wasm: Path = WASM) -> dict:
+    config = {
+        "name": name,
+        "root_id": name,
+        "vm_config": {
+            "vm_id": vm_id,
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": str(wasm)}},
+        },
+    }
+    if configuration is not None:
+        config["configuration"] = {
+            "@type": "type.googleapis.com/google.protobuf.StringValue",
+            "value": configuration,
+        }
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                         "config": config},
+    }
+
+
+def bootstrap(provider_port: int, upstream_port: int, filters: list[dict], clusters=()) -> dict:
+    router = {"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]},
+        "http_filters": filters + [router],
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "main",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+            }],
+            "clusters": [cluster("upstream", upstream_port), cluster("sidecar", provider_port), *clusters],
+        },
+    }
+
+
+class Envoy:
+    """One Envoy process. Use as a context manager, or call start() and stop()."""
+
+    def __init__(self, workdir: Path, config: dict, concurrency=1, log_level="info",
+                 component_log_level="wasm:debug"):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.concurrency = concurrency
+        self.log_level = log_level
+        self.component_log_level = component_log_level
+        self.log_path = self.workdir / "envoy.log"
+        self.proc = None
+        self.admin_port = None
+        self.port = None
+
+    def start(self):
+        if not WASM.exists():
+            raise RuntimeError(f"{WASM} is missing: run scripts/build.sh first")
+        config_path = self.workdir / "envoy.json"
+        config_path.write_text(json.dumps(self.config, indent=1))
+        admin_path = self.workdir / "admin.txt"
+        admin_path.unlink(missing_ok=True)
+        args = [str(ENVOY), "-c", str(config_path), "--concurrency", str(self.concurrency),
+                "--disable-hot-restart", "--admin-address-path", str(admin_path),
+                "-l", self.log_level]
+        if self.component_log_level:
+            args += ["--component-log-level", self.component_log_level]
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            address = eventually(lambda: self._alive() and admin_path.exists() and admin_path.read_text().strip(),
+                                 timeout=20, what="Envoy's admin address")
+            self.admin_port = int(address.rsplit(":", 1)[1])
+            eventually(lambda: self._alive() and self.admin("/ready")[0] == 200, timeout=20,
+                       what="Envoy to be ready")
+            listeners = json.loads(self.admin("/listeners?format=json")[1])
+            self.port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def _alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+        return True
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    # --- talking to it ---
+
+    def admin(self, path, method="GET"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=5)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode(errors="replace")
+        finally:
+            conn.close()
+
+    def request(self, path="/", headers=None, method="GET"):
+        """Returns (status, response headers, parsed JSON body or raw text)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, headers=headers or {})
+            resp = conn.getresponse()
+            raw = resp.read().decode(errors="replace")
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+        finally:
+            conn.close()
+
+    def upstream_headers(self, path="/", headers=None) -> dict:
+        """The headers the upstream received for one request through Envoy."""
+        status, _, body = self.request(path, headers)
+        assert status == 200, (status, body)
+        return body["headers"]
+
+    def stats(self, contains="header_augmenter") -> dict:
+        text = self.admin(f"/stats?filter={contains}")[1]
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(": ")
+            if re.fullmatch(r"\d+", value.strip()):
+                out[name.strip()] = int(value)
+        return out
+
+    def stat(self, metric: str) -> int:
+        return self.stats().get(STAT_PREFIX + metric, 0)
+
+
+def validate(workdir: Path, config: dict) -> subprocess.CompletedProcess:
+    """Runs `envoy --mode validate` on a config; returns the finished process."""
+    path = Path(workdir) / "validate.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "--disable-hot-restart",
+                           "-l", "info"], capture_output=True, text=True, timeout=60)
