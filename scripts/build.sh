@@ -2,7 +2,9 @@
 # Builds the artifact that ships and that every test runs:
 #   dist/header_augmenter.wasm and dist/header_augmenter.wasm.sha256
 #
-#   scripts/build.sh [--allocator lol_alloc|talc|wee_alloc|dlmalloc] [--out FILE]
+#   scripts/build.sh [--allocator lol_alloc|talc|wee_alloc|dlmalloc] [--out FILE] [--stages DIR]
+#
+# --stages DIR keeps each step's output in DIR (scripts/size-report.sh reads them).
 #
 # Steps: cargo (release: opt-level z, LTO, one codegen unit, panic=abort),
 # wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt -Oz.
@@ -11,10 +13,12 @@ source "$(dirname "$0")/lib/tools.sh"
 
 allocator=lol_alloc
 out=$ROOT/dist/header_augmenter.wasm
+stages=
 while [ $# -gt 0 ]; do
   case $1 in
     --allocator) allocator=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
+    --stages) stages=${2:?}; shift 2 ;;
     *) die "unknown argument $1 (see the header of $0)" ;;
   esac
 done
@@ -68,7 +72,15 @@ PY
 
 say "wasm-opt -Oz"
 mkdir -p "$(dirname "$out")"
-"$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers "$work/trimmed.wasm" -o "$out"
+"$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers --strip-target-features "$work/trimmed.wasm" -o "$out"
+if [ -n "$stages" ]; then
+  mkdir -p "$stages"
+  cp "$cargo_out" "$stages/1-cargo.wasm"
+  cp "$work/snipped.wasm" "$stages/2-snipped.wasm"
+  cp "$work/trimmed.wasm" "$stages/3-trimmed.wasm"
+  # The final module with its names kept, for twiggy.
+  "$WASM_OPT" "${features[@]}" -Oz --debuginfo "$work/trimmed.wasm" -o "$stages/4-final-with-names.wasm"
+fi
 (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
 
 size=$(stat -c %s "$out")

@@ -283,7 +283,12 @@ fn unknown_field(key: &str) -> Error {
         }
         None => {
             problem.push_str("; the fields are ");
-            problem.push_str(&FIELDS.join(", "));
+            for (i, f) in FIELDS.iter().enumerate() {
+                if i > 0 {
+                    problem.push_str(", ");
+                }
+                problem.push_str(f);
+            }
         }
     }
     Error { field: "", problem }

@@ -131,9 +131,10 @@ fn unit(s: &[u8]) -> Result<(u64, &[u8]), Error> {
         b"s" => 1000,
         b"m" => 60_000,
         b"h" => 3_600_000,
+        // The run stops only before an ASCII byte, so it is whole characters.
         other => {
             return Err(Error::UnknownUnit(
-                String::from_utf8_lossy(other).into_owned(),
+                std::str::from_utf8(other).unwrap_or("?").into(),
             ))
         }
     };

@@ -19,6 +19,8 @@ pub mod schedule;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]
+mod clock;
+#[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
 mod logging;

@@ -35,9 +35,15 @@ impl Plugin {
         }
     }
 
-    /// Runs `f` on the currently published set. Shared data is decoded again
-    /// only when its CAS has changed since this VM last read it.
+    /// Runs `f` on the currently published set.
     pub fn with_current<R>(&self, f: impl FnOnce(&HeaderSet) -> R) -> Option<R> {
+        self.current().map(|cache| f(&cache.set))
+    }
+
+    /// This VM's cache, brought up to date. Shared data is decoded again only
+    /// when its CAS has changed since this VM last read it. Not generic, so the
+    /// read-and-decode code exists once however many callers there are.
+    fn current(&self) -> Option<std::cell::RefMut<'_, Cache>> {
         let mut cache = self.cache.try_borrow_mut().ok()?;
         if let Ok((data, cas)) = hostcalls::get_shared_data(&self.key) {
             if cas != cache.cas {
@@ -49,7 +55,7 @@ impl Plugin {
                 }
             }
         }
-        Some(f(&cache.set))
+        Some(cache)
     }
 
     /// How many headers are published now.

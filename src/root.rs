@@ -2,12 +2,13 @@
 //! refresh schedule, judges each response and publishes the accepted set.
 
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
 
+use crate::clock::{now_ms, set_tick};
 use crate::config::{self, Config};
 use crate::headers::{HeaderSet, Refused};
 use crate::http::Augmenter;
@@ -304,17 +305,4 @@ fn plugin_name() -> String {
         .flatten()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default()
-}
-
-fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Arms the root context's timer; a period of 0 would stop it.
-fn set_tick(ms: u64) {
-    let ms = ms.clamp(1, u64::from(u32::MAX));
-    let _ = hostcalls::set_tick_period(Duration::from_millis(ms));
 }

@@ -68,7 +68,8 @@ def wasm_filter(configuration: str | None, name=PLUGIN_NAME, vm_id="header_augme
     }
 
 
-def bootstrap(provider_port: int, upstream_port: int, filters: list[dict], clusters=()) -> dict:
+def bootstrap(provider_port: int, upstream_port: int, filters: list[dict], clusters=(),
+              listen_port=0, admin_port=0) -> dict:
     router = {"name": "envoy.filters.http.router", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
     hcm = {
@@ -79,11 +80,11 @@ def bootstrap(provider_port: int, upstream_port: int, filters: list[dict], clust
         "http_filters": filters + [router],
     }
     return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
             "listeners": [{
                 "name": "main",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
                 "filter_chains": [{"filters": [{
                     "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
             }],
@@ -121,7 +122,8 @@ class Envoy:
         if self.component_log_level:
             args += ["--component-log-level", self.component_log_level]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        # Its own session: a Ctrl-C at the terminal reaches the harness, which stops Envoy in order.
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             address = eventually(lambda: self._alive() and admin_path.exists() and admin_path.read_text().strip(),
                                  timeout=20, what="Envoy's admin address")
@@ -130,7 +132,7 @@ class Envoy:
                        what="Envoy to be ready")
             listeners = json.loads(self.admin("/listeners?format=json")[1])
             self.port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
-        except Exception:
+        except BaseException:  # a Ctrl-C during start-up too: never leave Envoy behind
             self.stop()
             raise
         return self

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a used one:
+#   formatting and lints, unit tests on the host, the shipped artifact (built by
+#   scripts/build.sh, checked against the 100,000-byte budget), and the
+#   end-to-end tests that run it in a real Envoy on 127.0.0.1.
+#
+#   scripts/test.sh [extra pytest arguments, e.g. -k failures]
+set -euo pipefail
+source "$(dirname "$0")/lib/tools.sh"
+cd "$ROOT"
+started=$SECONDS
+
+step() { say "$1 ($((SECONDS - started))s)"; }
+
+ensure_wasm_target
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" >&2
+done
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy (host and wasm32)"
+cargo clippy --quiet --locked --all-targets -- -D warnings
+cargo clippy --quiet --locked --release --target wasm32-unknown-unknown -- -D warnings
+
+step "unit tests"
+cargo test --quiet --locked
+
+step "build the artifact"
+scripts/build.sh
+
+step "end-to-end tests in Envoy $ENVOY_VERSION"
+ensure_venv
+"$VENV/bin/pytest" tests/e2e -p no:cacheprovider -q "$@"
+
+say "all passed in $((SECONDS - started))s"
