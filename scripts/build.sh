@@ -56,13 +56,14 @@ say "wasm-snip"
 # Exports Envoy looks up and may call. Every other proxy_on_* callback the SDK
 # exports is removed: Envoy skips a callback a module does not export, so this
 # also saves a call into the VM per request for on_log, on_done and the body
-# and response callbacks. A new callback in src/ must be added here.
+# and trailer callbacks. A new callback in src/ must be added here.
 say "wasm-metadce"
 python3 - "$work/graph.json" <<'PY'
 import json, sys
 keep = ["memory", "_initialize", "malloc", "proxy_abi_version_0_2_1",
         "proxy_on_context_create", "proxy_on_configure", "proxy_on_tick",
-        "proxy_on_http_call_response", "proxy_on_request_headers", "proxy_on_delete"]
+        "proxy_on_http_call_response", "proxy_on_request_headers", "proxy_on_response_headers",
+        "proxy_on_delete"]
 graph = [{"name": "root", "root": True, "reaches": ["export:" + e for e in keep]}]
 graph += [{"name": "export:" + e, "export": e} for e in keep]
 json.dump(graph, open(sys.argv[1], "w"))

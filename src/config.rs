@@ -4,8 +4,11 @@
 //! Unknown fields are errors, so a typo never falls back to a default silently.
 
 use crate::duration;
+use crate::headers::{self, HeaderSet};
 use crate::json::{self, Kind, Scanner};
-use crate::text::push_quoted;
+use crate::policy::{OnMissing, Target};
+use crate::schedule::Timing;
+use crate::text::{line, push_duration, push_quoted};
 
 /// Where the provider is, as Envoy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +34,7 @@ impl Provider {
                 hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
         }
-        let mut key = crate::text::line(&["header_augmenter/", plugin, "/"]);
+        let mut key = line(&["header_augmenter/", plugin, "/"]);
         for shift in (0..16).rev() {
             let nibble = (hash >> (shift * 4)) & 0xf;
             key.push(char::from_digit(nibble as u32, 16).unwrap_or('0'));
@@ -49,6 +52,16 @@ pub struct Config {
     pub timeout_ms: u64,
     /// Replace a header the request already has (true) or keep the request's own (false).
     pub overwrite: bool,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// How long past expiry the last good headers may be served; `None`: no bound.
+    pub max_stale_ms: Option<u64>,
+    pub on_missing: OnMissing,
+    pub deny_status: u32,
+    pub wait_timeout_ms: u64,
+    /// Added to every request; the provider's value wins a name clash.
+    pub static_headers: HeaderSet,
+    pub target: Target,
 }
 
 impl Default for Config {
@@ -62,6 +75,24 @@ impl Default for Config {
             refresh_ms: 360_000,
             timeout_ms: 5_000,
             overwrite: true,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 60_000,
+            max_stale_ms: None,
+            on_missing: OnMissing::Continue,
+            deny_status: 503,
+            wait_timeout_ms: 2_000,
+            static_headers: HeaderSet::default(),
+            target: Target::Request,
+        }
+    }
+}
+
+impl Config {
+    pub fn timing(&self) -> Timing {
+        Timing {
+            refresh_ms: self.refresh_ms,
+            retry_initial_ms: self.retry_initial_ms,
+            retry_max_ms: self.retry_max_ms,
         }
     }
 }
@@ -99,9 +130,51 @@ const PATH: &str = "header_providing_service_path";
 const EXPIRY: &str = "header_cache_expiry";
 const TIMEOUT: &str = "header_providing_service_timeout";
 const OVERWRITE: &str = "overwrite";
+const RETRY_INITIAL: &str = "retry_initial";
+const RETRY_MAX: &str = "retry_max";
+const MAX_STALE: &str = "max_stale";
+const ON_MISSING: &str = "on_missing";
+const DENY_STATUS: &str = "deny_status";
+const WAIT_TIMEOUT: &str = "wait_timeout";
+const STATIC_HEADERS: &str = "static_headers";
+const TARGET: &str = "target";
+
+/// Which field a key names; `read_field` matches on this rather than the name.
+#[derive(Clone, Copy)]
+enum Field {
+    Cluster,
+    Authority,
+    Path,
+    Expiry,
+    Timeout,
+    Overwrite,
+    RetryInitial,
+    RetryMax,
+    MaxStale,
+    OnMissing,
+    DenyStatus,
+    WaitTimeout,
+    StaticHeaders,
+    Target,
+}
 
 /// Every field the configuration may have.
-pub const FIELDS: [&str; 6] = [CLUSTER, AUTHORITY, PATH, EXPIRY, TIMEOUT, OVERWRITE];
+const FIELDS: [(&str, Field); 14] = [
+    (CLUSTER, Field::Cluster),
+    (AUTHORITY, Field::Authority),
+    (PATH, Field::Path),
+    (EXPIRY, Field::Expiry),
+    (TIMEOUT, Field::Timeout),
+    (OVERWRITE, Field::Overwrite),
+    (RETRY_INITIAL, Field::RetryInitial),
+    (RETRY_MAX, Field::RetryMax),
+    (MAX_STALE, Field::MaxStale),
+    (ON_MISSING, Field::OnMissing),
+    (DENY_STATUS, Field::DenyStatus),
+    (WAIT_TIMEOUT, Field::WaitTimeout),
+    (STATIC_HEADERS, Field::StaticHeaders),
+    (TARGET, Field::Target),
+];
 
 /// Parses the plugin configuration. Empty or blank input means all defaults.
 pub fn parse(input: &[u8]) -> Result<Config, Error> {
@@ -124,34 +197,71 @@ pub fn parse(input: &[u8]) -> Result<Config, Error> {
     while let Some(key) = s.next_key(&mut members).map_err(not_json)? {
         let index = FIELDS
             .iter()
-            .position(|f| *f == key)
+            .position(|(name, _)| *name == key)
             .ok_or_else(|| unknown_field(&key))?;
-        let (field, already) = match (FIELDS.get(index), seen.get_mut(index)) {
-            (Some(field), Some(seen)) => (*field, std::mem::replace(seen, true)),
+        let ((name, field), already) = match (FIELDS.get(index), seen.get_mut(index)) {
+            (Some(&entry), Some(seen)) => (entry, std::mem::replace(seen, true)),
             _ => return Err(unknown_field(&key)),
         };
         if already {
-            return Err(Error::new(field, "is given more than once"));
+            return Err(Error::new(name, "is given more than once"));
         }
-        read_field(&mut s, field, &mut config)?;
+        read_field(&mut s, name, field, &mut config)?;
     }
     s.end().map_err(not_json)?;
+    if config.retry_initial_ms > config.retry_max_ms {
+        let mut problem = String::new();
+        push_duration(&mut problem, config.retry_initial_ms);
+        problem.push_str(" is longer than retry_max (");
+        push_duration(&mut problem, config.retry_max_ms);
+        problem.push(')');
+        return Err(Error {
+            field: RETRY_INITIAL,
+            problem,
+        });
+    }
     Ok(config)
 }
 
-/// Reads the value of `field` into `config`.
-fn read_field(s: &mut Scanner, field: &'static str, config: &mut Config) -> Result<(), Error> {
-    match field {
-        CLUSTER => config.provider.cluster = cluster(s, field)?,
-        AUTHORITY => config.provider.authority = authority(s, field)?,
-        PATH => config.provider.path = path(s, field)?,
-        EXPIRY => config.refresh_ms = duration_field(s, field)?,
-        TIMEOUT => config.timeout_ms = duration_field(s, field)?,
-        OVERWRITE => {
+/// Reads the value of `field` (the name of `which`) into `config`.
+fn read_field(
+    s: &mut Scanner,
+    field: &'static str,
+    which: Field,
+    config: &mut Config,
+) -> Result<(), Error> {
+    match which {
+        Field::Cluster => config.provider.cluster = cluster(s, field)?,
+        Field::Authority => config.provider.authority = authority(s, field)?,
+        Field::Path => config.provider.path = path(s, field)?,
+        Field::Expiry => config.refresh_ms = duration_field(s, field)?,
+        Field::Timeout => config.timeout_ms = duration_field(s, field)?,
+        Field::Overwrite => {
             expect(s, field, Kind::Bool, "must be true or false")?;
             config.overwrite = s.boolean().map_err(|e| in_field(field, e))?;
         }
-        _ => return Err(unknown_field(field)),
+        Field::RetryInitial => config.retry_initial_ms = duration_field(s, field)?,
+        Field::RetryMax => config.retry_max_ms = duration_field(s, field)?,
+        Field::MaxStale => config.max_stale_ms = optional_duration(s, field)?,
+        Field::OnMissing => {
+            let choices = [
+                ("continue", OnMissing::Continue),
+                ("deny", OnMissing::Deny),
+                ("wait", OnMissing::Wait),
+            ];
+            config.on_missing = choice(s, field, &choices)?;
+        }
+        Field::DenyStatus => config.deny_status = deny_status(s, field)?,
+        Field::WaitTimeout => config.wait_timeout_ms = duration_field(s, field)?,
+        Field::StaticHeaders => config.static_headers = static_headers(s, field)?,
+        Field::Target => {
+            let choices = [
+                ("request", Target::Request),
+                ("response", Target::Response),
+                ("both", Target::Both),
+            ];
+            config.target = choice(s, field, &choices)?;
+        }
     }
     Ok(())
 }
@@ -227,6 +337,88 @@ fn duration_field(s: &mut Scanner, field: &'static str) -> Result<u64, Error> {
     })
 }
 
+/// A duration, or `null` for none.
+fn optional_duration(s: &mut Scanner, field: &'static str) -> Result<Option<u64>, Error> {
+    if s.kind().map_err(|e| in_field(field, e))? == Kind::Null {
+        s.null().map_err(|e| in_field(field, e))?;
+        return Ok(None);
+    }
+    duration_field(s, field).map(Some)
+}
+
+/// One of a few words.
+fn choice<T: Copy>(
+    s: &mut Scanner,
+    field: &'static str,
+    choices: &[(&str, T)],
+) -> Result<T, Error> {
+    let mut words = String::from("one of ");
+    for (i, (word, _)) in choices.iter().enumerate() {
+        if i > 0 {
+            words.push_str(", ");
+        }
+        push_quoted(&mut words, word);
+    }
+    let value = string_field(s, field, &line(&["must be ", &words]))?;
+    match choices.iter().find(|(word, _)| *word == value) {
+        Some(&(_, choice)) => Ok(choice),
+        None => Err(with_value(field, &value, &line(&["is not ", &words]))),
+    }
+}
+
+fn deny_status(s: &mut Scanner, field: &'static str) -> Result<u32, Error> {
+    const EXPECTED: &str = "must be an HTTP status from 400 to 599";
+    expect(s, field, Kind::Number, EXPECTED)?;
+    let status = s.integer().map_err(|e| in_field(field, e))?;
+    match u32::try_from(status) {
+        Ok(status @ 400..=599) => Ok(status),
+        _ => {
+            let mut problem = String::from(EXPECTED);
+            problem.push_str(", found ");
+            if status < 0 {
+                problem.push('-');
+            }
+            crate::text::push_u64(&mut problem, status.unsigned_abs());
+            Err(Error { field, problem })
+        }
+    }
+}
+
+/// An object of header names to values, checked by the rules provider headers
+/// pass. The values are never echoed: they may be credentials too.
+fn static_headers(s: &mut Scanner, field: &'static str) -> Result<HeaderSet, Error> {
+    expect(
+        s,
+        field,
+        Kind::Object,
+        "must be an object of header names to string values",
+    )?;
+    let mut members = s.object().map_err(|e| in_field(field, e))?;
+    let mut entries = Vec::new();
+    while let Some(name) = s.next_key(&mut members).map_err(|e| in_field(field, e))? {
+        let kind = s.kind().map_err(|e| in_field(field, e))?;
+        if kind != Kind::String {
+            let mut problem = String::from("the value of ");
+            push_quoted(&mut problem, &name);
+            problem.push_str(&found(" must be a string", kind));
+            return Err(Error { field, problem });
+        }
+        let value = s.string().map_err(|e| in_field(field, e))?;
+        entries.push((name, value));
+    }
+    let (set, refused) = headers::validate(entries);
+    match refused.first() {
+        Some(r) => {
+            let mut problem = String::new();
+            push_quoted(&mut problem, &r.name);
+            problem.push_str(" is refused: ");
+            problem.push_str(r.why.reason());
+            Err(Error { field, problem })
+        }
+        None => Ok(set),
+    }
+}
+
 /// Checks the next value is of `kind`; `expected` is the sentence for when it is not.
 fn expect(s: &mut Scanner, field: &'static str, kind: Kind, expected: &str) -> Result<(), Error> {
     match s.kind() {
@@ -237,7 +429,7 @@ fn expect(s: &mut Scanner, field: &'static str, kind: Kind, expected: &str) -> R
 }
 
 fn found(expected: &str, kind: Kind) -> String {
-    crate::text::line(&[expected, ", found ", kind.noun()])
+    line(&[expected, ", found ", kind.noun()])
 }
 
 fn with_value(field: &'static str, value: &str, problem: &str) -> Error {
@@ -261,7 +453,7 @@ fn json_problem(e: json::Error) -> String {
 fn not_json(e: json::Error) -> Error {
     Error {
         field: "",
-        problem: crate::text::line(&["the configuration is not valid JSON: ", &json_problem(e)]),
+        problem: line(&["the configuration is not valid JSON: ", &json_problem(e)]),
     }
 }
 
@@ -275,19 +467,19 @@ fn in_field(field: &'static str, e: json::Error) -> Error {
 fn unknown_field(key: &str) -> Error {
     let mut problem = String::from("unknown field ");
     push_quoted(&mut problem, key);
-    match FIELDS.iter().find(|f| close(key, f)) {
-        Some(f) => {
+    match FIELDS.iter().find(|(name, _)| close(key, name)) {
+        Some((name, _)) => {
             problem.push_str("; did you mean \"");
-            problem.push_str(f);
+            problem.push_str(name);
             problem.push_str("\"?");
         }
         None => {
             problem.push_str("; the fields are ");
-            for (i, f) in FIELDS.iter().enumerate() {
+            for (i, (name, _)) in FIELDS.iter().enumerate() {
                 if i > 0 {
                     problem.push_str(", ");
                 }
-                problem.push_str(f);
+                problem.push_str(name);
             }
         }
     }
@@ -353,6 +545,80 @@ mod tests {
         assert_eq!(d.refresh_ms, 360_000);
         assert_eq!(d.timeout_ms, 5_000);
         assert!(d.overwrite);
+        assert_eq!(
+            (d.retry_initial_ms, d.retry_max_ms, d.max_stale_ms),
+            (1_000, 60_000, None)
+        );
+        assert_eq!(
+            (d.on_missing, d.deny_status, d.wait_timeout_ms),
+            (OnMissing::Continue, 503, 2_000)
+        );
+        assert!(d.static_headers.is_empty());
+        assert_eq!(d.target, Target::Request);
+    }
+
+    #[test]
+    fn mesh_fields_are_read() {
+        let c = parse(
+            br#"{
+                "retry_initial": "250ms",
+                "retry_max": "30s",
+                "max_stale": "10m",
+                "on_missing": "wait",
+                "deny_status": 401,
+                "wait_timeout": "1500ms",
+                "static_headers": {"X-Cluster": "eu-1", "x-team": "payments"},
+                "target": "both"
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.retry_initial_ms, c.retry_max_ms, c.max_stale_ms),
+            (250, 30_000, Some(600_000))
+        );
+        assert_eq!(
+            (c.on_missing, c.deny_status, c.wait_timeout_ms),
+            (OnMissing::Wait, 401, 1_500)
+        );
+        assert_eq!(
+            c.static_headers.iter().collect::<Vec<_>>(),
+            [("x-cluster", "eu-1"), ("x-team", "payments")]
+        );
+        assert_eq!(c.target, Target::Both);
+        assert_eq!(parse(br#"{"max_stale": null}"#).unwrap().max_stale_ms, None);
+        assert_eq!(
+            parse(br#"{"on_missing": "deny"}"#).unwrap().on_missing,
+            OnMissing::Deny
+        );
+        assert_eq!(
+            parse(br#"{"target": "response"}"#).unwrap().target,
+            Target::Response
+        );
+    }
+
+    #[test]
+    fn mesh_field_errors() {
+        let cases = [
+            (r#"{"on_missing": "block"}"#, r#"on_missing: "block" is not one of "continue", "deny", "wait""#),
+            (r#"{"on_missing": true}"#, r#"on_missing: must be one of "continue", "deny", "wait", found a boolean"#),
+            (r#"{"target": "upstream"}"#, r#"target: "upstream" is not one of "request", "response", "both""#),
+            (r#"{"deny_status": 200}"#, "deny_status: must be an HTTP status from 400 to 599, found 200"),
+            (r#"{"deny_status": -1}"#, "deny_status: must be an HTTP status from 400 to 599, found -1"),
+            (r#"{"deny_status": 503.5}"#, "deny_status: expected a whole number at byte 19"),
+            (r#"{"deny_status": "503"}"#, "deny_status: must be an HTTP status from 400 to 599, found a string"),
+            (r#"{"max_stale": "forever"}"#, r#"max_stale: "forever" is not a duration; write a number and a unit, as in "250ms", "5s" or "1h30m""#),
+            (r#"{"wait_timeout": "0ms"}"#, r#"wait_timeout: "0ms" is zero; a duration must be greater than zero"#),
+            (r#"{"retry_initial": "90s"}"#, "retry_initial: 1m30s is longer than retry_max (1m)"),
+            (r#"{"retry_initial": "2s", "retry_max": "1s"}"#, "retry_initial: 2s is longer than retry_max (1s)"),
+            (r#"{"static_headers": ["x"]}"#, "static_headers: must be an object of header names to string values, found an array"),
+            (r#"{"static_headers": {"x-a": 1}}"#, r#"static_headers: the value of "x-a" must be a string, found a number"#),
+            (r#"{"static_headers": {"Host": "secret"}}"#, r#"static_headers: "Host" is refused: reserved name: host, content-length, hop-by-hop and x-envoy-* headers belong to Envoy"#),
+            (r#"{"static_headers": {"x-a": "secret\r\n"}}"#, r#"static_headers: "x-a" is refused: value has a control character such as CR, LF or NUL"#),
+            (r#"{"static_headers": {"x-a": "1", "X-A": "2"}}"#, r#"static_headers: "X-A" is refused: given again later; the later value is used"#),
+        ];
+        for (input, message) in cases {
+            assert_eq!(error(input), message, "{input}");
+        }
     }
 
     #[test]
@@ -423,7 +689,8 @@ mod tests {
         assert_eq!(
             error(r#"{"cluster": "x"}"#),
             "unknown field \"cluster\"; the fields are header_providing_service_cluster, header_providing_service_authority, \
-             header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite"
+             header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, \
+             retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, target"
         );
     }
 

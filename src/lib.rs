@@ -14,8 +14,11 @@ pub mod config;
 pub mod duration;
 pub mod headers;
 pub mod json;
+pub mod policy;
 pub mod provider;
+pub mod random;
 pub mod schedule;
+pub mod store;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]
@@ -47,7 +50,7 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
-        Box::new(root::Root::default())
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(root::Root::new(context_id))
     });
 }}

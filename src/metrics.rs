@@ -1,57 +1,91 @@
 //! The filter's metrics, defined once per plugin per VM when it is configured.
-//! Envoy shows them as `wasmcustom.header_augmenter.<plugin>.<metric>`.
+//! Envoy shows them as `wasmcustom.header_augmenter.<plugin>.<metric>`; every
+//! VM of an Envoy adds to the same counters.
+//!
+//! Each request ends in exactly one of `requests_augmented`,
+//! `requests_without_headers`, `requests_denied` or `requests_held_cancelled`;
+//! `requests_held` and the other `requests_held_*` say how waiting went.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-pub struct Metrics {
-    pub fetches_succeeded: Metric,
-    pub fetches_failed: Metric,
-    pub headers_refused: Metric,
-    pub requests_augmented: Metric,
-    pub requests_without_headers: Metric,
-    /// How many headers the current set holds (gauge).
-    pub headers_current: Metric,
-}
-
-/// A defined metric; one that could not be defined is a silent no-op.
+/// Every metric, in the order of `NAMES`.
 #[derive(Clone, Copy)]
-pub struct Metric(Option<u32>);
-
-impl Metric {
-    fn define(kind: MetricType, prefix: &str, name: &str) -> Metric {
-        let full = crate::text::line(&[prefix, name]);
-        Metric(hostcalls::define_metric(kind, &full).ok())
-    }
-
-    pub fn add(self, n: u64) {
-        if let Some(id) = self.0 {
-            let _ = hostcalls::increment_metric(id, n.min(i64::MAX as u64) as i64);
-        }
-    }
-
-    pub fn inc(self) {
-        self.add(1);
-    }
-
-    pub fn set(self, value: u64) {
-        if let Some(id) = self.0 {
-            let _ = hostcalls::record_metric(id, value);
-        }
-    }
+pub enum M {
+    ProviderCalls,
+    FetchesSucceeded,
+    FetchesFailed,
+    HeadersRefused,
+    RequestsAugmented,
+    RequestsWithoutHeaders,
+    RequestsDenied,
+    RequestsHeld,
+    RequestsHeldResumed,
+    RequestsHeldContinued,
+    RequestsHeldDenied,
+    RequestsHeldCancelled,
+    /// Gauge: how many headers the last good fetch gave.
+    HeadersCurrent,
+    /// Gauge: seconds since the last good fetch, kept by the poller.
+    CacheAgeSeconds,
 }
+
+const NAMES: [&str; 14] = [
+    "provider_calls",
+    "fetches_succeeded",
+    "fetches_failed",
+    "headers_refused",
+    "requests_augmented",
+    "requests_without_headers",
+    "requests_denied",
+    "requests_held",
+    "requests_held_resumed",
+    "requests_held_continued",
+    "requests_held_denied",
+    "requests_held_cancelled",
+    "headers_current",
+    "cache_age_seconds",
+];
+
+/// The first gauge in `NAMES`; all before it are counters.
+const FIRST_GAUGE: usize = M::HeadersCurrent as usize;
+
+/// The host's ids for the metrics; a metric that could not be defined is a no-op.
+pub struct Metrics([Option<u32>; NAMES.len()]);
 
 impl Metrics {
     pub fn define(plugin: &str) -> Metrics {
         let prefix = crate::text::line(&["header_augmenter.", &stat_safe(plugin), "."]);
-        let counter = |name| Metric::define(MetricType::Counter, &prefix, name);
-        Metrics {
-            fetches_succeeded: counter("fetches_succeeded"),
-            fetches_failed: counter("fetches_failed"),
-            headers_refused: counter("headers_refused"),
-            requests_augmented: counter("requests_augmented"),
-            requests_without_headers: counter("requests_without_headers"),
-            headers_current: Metric::define(MetricType::Gauge, &prefix, "headers_current"),
+        let mut ids = [None; NAMES.len()];
+        for (i, (id, name)) in ids.iter_mut().zip(NAMES).enumerate() {
+            let kind = if i < FIRST_GAUGE {
+                MetricType::Counter
+            } else {
+                MetricType::Gauge
+            };
+            *id = hostcalls::define_metric(kind, &crate::text::line(&[&prefix, name])).ok();
+        }
+        Metrics(ids)
+    }
+
+    fn id(&self, m: M) -> Option<u32> {
+        self.0.get(m as usize).copied().flatten()
+    }
+
+    pub fn add(&self, m: M, n: u64) {
+        if let Some(id) = self.id(m) {
+            let _ = hostcalls::increment_metric(id, n.min(i64::MAX as u64) as i64);
+        }
+    }
+
+    pub fn inc(&self, m: M) {
+        self.add(m, 1);
+    }
+
+    /// Sets a gauge.
+    pub fn set(&self, m: M, value: u64) {
+        if let Some(id) = self.id(m) {
+            let _ = hostcalls::record_metric(id, value);
         }
     }
 }

@@ -1,70 +1,216 @@
-//! One configured plugin in one VM: its configuration, its shared-data key,
-//! its metrics, and this VM's decoded copy of the published header set. The
-//! root context owns it; every HTTP context holds a reference to it.
+//! One configured plugin in one VM: its configuration, its shared-data keys,
+//! its metrics, this VM's decoded copy of the published record, and the
+//! requests this VM holds. The root context owns it; every HTTP context holds
+//! a reference to it.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::Status;
+use proxy_wasm::types::{MapType, Status};
 
 use crate::config::Config;
 use crate::headers::HeaderSet;
 use crate::metrics::Metrics;
+use crate::policy::{Availability, Denial};
+use crate::schedule::servable;
+use crate::store::{lease_key, Lease, Record};
 
 pub struct Plugin {
     pub config: Config,
     pub key: String,
+    pub lease_key: String,
     pub metrics: Metrics,
+    pub held: Rc<Held>,
     cache: RefCell<Cache>,
 }
 
-/// This VM's copy of the set in shared data, and the CAS it was read at.
+/// This VM's copy of the record in shared data, and the CAS it was read at.
 #[derive(Default)]
 struct Cache {
     cas: Option<u32>,
-    set: HeaderSet,
+    record: Option<Record>,
+    /// The record's set with the static headers added: what requests get.
+    merged: HeaderSet,
+}
+
+/// Requests this VM holds, waiting for headers: (HTTP context id, deadline).
+/// Shared by every configuration of one root context, so a reconfiguration
+/// never strands a held request.
+#[derive(Default)]
+pub struct Held(RefCell<Vec<(u32, u64)>>);
+
+impl Held {
+    /// Adds a request; true if it is the first one held.
+    pub fn push(&self, context_id: u32, until_ms: u64) -> bool {
+        let mut held = self.0.borrow_mut();
+        held.push((context_id, until_ms));
+        held.len() == 1
+    }
+
+    /// Removes a request; true if it was held.
+    pub fn remove(&self, context_id: u32) -> bool {
+        let mut held = self.0.borrow_mut();
+        let before = held.len();
+        held.retain(|&(id, _)| id != context_id);
+        held.len() != before
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    pub fn snapshot(&self) -> Vec<(u32, u64)> {
+        self.0.borrow().clone()
+    }
 }
 
 impl Plugin {
-    pub fn new(config: Config, name: &str) -> Plugin {
+    pub fn new(config: Config, name: &str, held: Rc<Held>) -> Plugin {
+        let key = config.provider.shared_data_key(name);
         Plugin {
-            key: config.provider.shared_data_key(name),
+            lease_key: lease_key(&key),
+            key,
             metrics: Metrics::define(name),
+            held,
             config,
             cache: RefCell::default(),
         }
     }
 
-    /// Runs `f` on the currently published set.
-    pub fn with_current<R>(&self, f: impl FnOnce(&HeaderSet) -> R) -> Option<R> {
-        self.current().map(|cache| f(&cache.set))
-    }
-
     /// This VM's cache, brought up to date. Shared data is decoded again only
-    /// when its CAS has changed since this VM last read it. Not generic, so the
-    /// read-and-decode code exists once however many callers there are.
-    fn current(&self) -> Option<std::cell::RefMut<'_, Cache>> {
+    /// when its CAS has changed since this VM last read it.
+    fn current(&self) -> Option<RefMut<'_, Cache>> {
         let mut cache = self.cache.try_borrow_mut().ok()?;
         if let Ok((data, cas)) = hostcalls::get_shared_data(&self.key) {
             if cas != cache.cas {
                 cache.cas = cas;
-                // Bytes another build of the filter wrote (a different encoding
-                // version) do not decode; this VM keeps what it had.
-                if let Some(set) = data.as_deref().and_then(HeaderSet::decode) {
-                    cache.set = set;
+                // A record another build of the filter wrote (another layout
+                // version) does not decode; this VM keeps what it had.
+                if let Some(record) = data.as_deref().and_then(Record::decode) {
+                    let mut merged = record.set.clone();
+                    merged.fill_from(&self.config.static_headers);
+                    cache.merged = merged;
+                    cache.record = Some(record);
                 }
             }
         }
         Some(cache)
     }
 
-    /// How many headers are published now.
-    pub fn current_len(&self) -> usize {
-        self.with_current(HeaderSet::len).unwrap_or(0)
+    /// This VM's view of the published headers, read once for one request
+    /// (or one pass over the held requests).
+    pub fn view(&self) -> View<'_> {
+        View {
+            plugin: self,
+            cache: self.current(),
+        }
     }
 
-    /// Makes `set` the published set for every VM of this Envoy.
-    pub fn publish(&self, set: &HeaderSet) -> Result<(), Status> {
-        hostcalls::set_shared_data(&self.key, Some(&set.encode()), None)
+    /// When the current record was fetched, expires and is due for refresh.
+    pub fn record_times(&self) -> Option<(u64, u64, u64)> {
+        let cache = self.current()?;
+        let r = cache.record.as_ref()?;
+        Some((r.fetched_at_ms, r.expires_at_ms, r.refresh_at_ms))
+    }
+
+    /// How many provider headers the current record holds.
+    pub fn current_len(&self) -> usize {
+        self.current()
+            .and_then(|c| c.record.as_ref().map(|r| r.set.len()))
+            .unwrap_or(0)
+    }
+
+    pub fn same_names(&self, set: &HeaderSet) -> bool {
+        self.current()
+            .and_then(|c| c.record.as_ref().map(|r| r.set.names().eq(set.names())))
+            .unwrap_or(false)
+    }
+
+    /// Answers the current request locally, saying why.
+    pub fn deny(&self, why: Denial) {
+        let headers = vec![
+            ("x-header-augmenter-denied", why.code()),
+            ("content-type", "text/plain"),
+        ];
+        let _ = hostcalls::send_http_response(
+            self.config.deny_status,
+            headers,
+            Some(why.body().as_bytes()),
+        );
+    }
+
+    /// The poller lease as it stands, with its CAS.
+    pub fn lease_with_cas(&self) -> (Option<Lease>, Option<u32>) {
+        match hostcalls::get_shared_data(&self.lease_key) {
+            Ok((data, cas)) => (data.as_deref().and_then(Lease::decode), cas),
+            Err(_) => (None, None),
+        }
+    }
+
+    /// Writes the lease if its CAS is still `cas`; returns the new CAS.
+    pub fn write_lease(&self, lease: Lease, cas: Option<u32>) -> Option<u32> {
+        hostcalls::set_shared_data(&self.lease_key, Some(&lease.encode()), cas).ok()?;
+        self.lease_with_cas().1
+    }
+
+    /// Creates the lease, vacant, if this Envoy has none for this key yet.
+    /// Creation cannot be conditional in shared data, so it happens here: all
+    /// configurations run on Envoy's main thread before any worker's VM ticks.
+    pub fn ensure_lease(&self) {
+        if let (None, None) = self.lease_with_cas() {
+            let _ =
+                hostcalls::set_shared_data(&self.lease_key, Some(&Lease::VACANT.encode()), None);
+        }
+    }
+
+    /// Makes `record` the published record for every VM of this Envoy.
+    pub fn publish(&self, record: &Record) -> Result<(), Status> {
+        hostcalls::set_shared_data(&self.key, Some(&record.encode()), None)
+    }
+}
+
+/// The published headers as this VM has them, for one request.
+pub struct View<'a> {
+    plugin: &'a Plugin,
+    cache: Option<RefMut<'a, Cache>>,
+}
+
+impl View<'_> {
+    /// What there is to add now. `now` is asked for only when a staleness
+    /// bound needs it.
+    pub fn availability(&self, now: impl FnOnce() -> u64) -> Availability {
+        let record = self.cache.as_ref().and_then(|c| c.record.as_ref());
+        match record {
+            Some(r) if servable(now(), r.expires_at_ms, self.plugin.config.max_stale_ms) => {
+                Availability::Ready
+            }
+            Some(_) => Availability::Expired,
+            // A first fetch is pending until the poller reports a failure.
+            None => {
+                let lease = self.plugin.lease_with_cas().0;
+                Availability::NotFetched {
+                    pending: lease.is_none_or(|l| l.failures == 0),
+                }
+            }
+        }
+    }
+
+    /// Adds the headers to one header map: the fetched set with the static
+    /// headers, or the static headers alone. `overwrite` replaces what the map
+    /// has; otherwise only absent names are added.
+    pub fn apply(&self, map: MapType, with_provider: bool) {
+        let config = &self.plugin.config;
+        let set = match (&self.cache, with_provider) {
+            (Some(cache), true) => &cache.merged,
+            _ => &config.static_headers,
+        };
+        for (name, value) in set.iter() {
+            if config.overwrite {
+                let _ = hostcalls::set_map_value(map, name, Some(value));
+            } else if let Ok(None) = hostcalls::get_map_value_bytes(map, name) {
+                let _ = hostcalls::add_map_value(map, name, value);
+            }
+        }
     }
 }

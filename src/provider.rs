@@ -124,6 +124,29 @@ pub fn judge(
     Ok(Accepted { set, refused })
 }
 
+/// The `max-age` of a `Cache-Control` header, in seconds (RFC 9111: the
+/// directive name is case-insensitive, the value delta-seconds, possibly quoted;
+/// a huge value saturates). `None` without a usable `max-age`.
+pub fn max_age(cache_control: &[u8]) -> Option<u64> {
+    cache_control.split(|&b| b == b',').find_map(|directive| {
+        let directive = directive.trim_ascii();
+        let (name, value) = directive.split_at_checked(8)?;
+        if !name.eq_ignore_ascii_case(b"max-age=") {
+            return None;
+        }
+        let value = value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value);
+        if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(value.iter().fold(0u64, |n, &d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        }))
+    })
+}
+
 /// The three ASCII digits of a `:status`.
 fn parse_status(text: &[u8]) -> Option<u32> {
     match text {
@@ -323,6 +346,31 @@ mod tests {
             ok(r#"{"host": "a", ":path": "/"}"#).unwrap_err(),
             Failure::AllRefused(2)
         );
+    }
+
+    #[test]
+    fn max_age_from_cache_control() {
+        let cases: [(&[u8], Option<u64>); 11] = [
+            (b"max-age=60", Some(60)),
+            (b"public, max-age=3600", Some(3600)),
+            (b"no-cache, Max-Age=5 , must-revalidate", Some(5)),
+            (b"max-age=\"30\"", Some(30)),
+            (b"max-age=0", Some(0)),
+            (b"max-age=99999999999999999999999", Some(u64::MAX)),
+            (b"s-maxage=60", None),
+            (b"max-age=", None),
+            (b"max-age=-1", None),
+            (b"max-age=1.5", None),
+            (b"no-store", None),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                max_age(header),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(header)
+            );
+        }
     }
 
     #[test]

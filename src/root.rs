@@ -1,5 +1,15 @@
-//! The root context: reads the configuration, calls the provider on the
-//! refresh schedule, judges each response and publishes the accepted set.
+//! The root context, one per plugin per VM. Every VM's root context:
+//!
+//! - keeps or seeks the poller lease: exactly one VM of an Envoy calls the
+//!   provider; if its VM goes away, the lease lapses and another takes over;
+//! - as the poller, calls the provider on the schedule, judges each response,
+//!   publishes the record and reports its outcome in the lease;
+//! - looks at the requests this VM holds, releasing them when headers arrive,
+//!   when the policy says so, or when they have waited `wait_timeout`.
+//!
+//! All of it runs on the root context's timer: every second at least (so a
+//! lapsed lease is noticed), sooner when a call or a refresh is due, and every
+//! 20 ms while requests are held.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -11,25 +21,39 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
 use crate::clock::{now_ms, set_tick};
 use crate::config::{self, Config};
 use crate::headers::{HeaderSet, Refused};
-use crate::http::Augmenter;
+use crate::http::{carry_out, Augmenter};
 use crate::logging;
-use crate::plugin::Plugin;
+use crate::metrics::M;
+use crate::plugin::{Held, Plugin};
+use crate::policy;
 use crate::provider::{self, Accepted, Failure};
+use crate::random::Rng;
 use crate::schedule::Schedule;
+use crate::store::{Lease, Record};
 use crate::text::{line, push_duration, push_quoted, push_u64};
 
-/// How long past its timeout a call may stay unanswered before the tick gives
-/// up on it. Envoy always answers by the timeout; this only guards the schedule.
+/// How long a lease lasts unless renewed. The poller renews it every tick
+/// (at least every `TICK_MAX_MS`), so it lapses only when its VM is gone.
+const LEASE_MS: u64 = 3_000;
+/// Longest time between two ticks.
+const TICK_MAX_MS: u64 = 1_000;
+/// How often held requests are looked at.
+pub const HOLD_POLL_MS: u64 = 20;
+/// How long past its timeout a call may stay unanswered before the poller
+/// gives up on it. Envoy always answers by the timeout; this guards the schedule.
 const WATCHDOG_GRACE_MS: u64 = 1_000;
-
 /// Most refused header names listed in one log line.
 const REFUSED_LISTED: usize = 10;
 
-#[derive(Default)]
 pub struct Root {
+    /// This root context's id: the effective context to return to after
+    /// acting on a held request.
+    id: u32,
     plugin: Option<Rc<Plugin>>,
-    schedule: Option<Schedule>,
-    call: Option<Call>,
+    held: Rc<Held>,
+    /// Present while this VM holds the poller lease.
+    poller: Option<Poller>,
+    rng: Rng,
     /// Whether the last fetch failed, so a recovery is logged once.
     failing: bool,
     /// The last refused-headers line logged as a warning: a provider that keeps
@@ -37,11 +61,34 @@ pub struct Root {
     refused_line: String,
 }
 
+struct Poller {
+    /// The CAS of this VM's last write of the lease: while it is current, the
+    /// lease is ours.
+    lease_cas: u32,
+    schedule: Schedule,
+    next_fetch_ms: u64,
+    call: Option<Call>,
+}
+
 /// The provider call in flight.
 #[derive(Clone, Copy)]
 struct Call {
     token: u32,
     started_ms: u64,
+}
+
+impl Root {
+    pub fn new(id: u32) -> Root {
+        Root {
+            id,
+            plugin: None,
+            held: Rc::default(),
+            poller: None,
+            rng: Rng::new(now_ms() ^ u64::from(id) << 32),
+            failing: false,
+            refused_line: String::new(),
+        }
+    }
 }
 
 impl Context for Root {
@@ -52,22 +99,44 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some(call) = self.call.filter(|c| c.token == token) else {
-            return; // a call made before a reconfiguration
+        let Some(plugin) = self.plugin.clone() else {
+            return;
         };
-        self.call = None;
-        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten();
+        let Some(call) = self
+            .poller
+            .as_mut()
+            .and_then(|p| p.call.filter(|c| c.token == token))
+        else {
+            return; // a call made before a reconfiguration, or by a lease since lost
+        };
+        if let Some(p) = self.poller.as_mut() {
+            p.call = None;
+        }
+        let header = |name| {
+            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
+                .ok()
+                .flatten()
+        };
         let read_body = || {
             hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
                 .ok()
                 .flatten()
         };
-        match provider::judge(status.as_deref(), body_size, read_body) {
-            Ok(accepted) => self.succeeded(accepted),
-            Err(failure) => self.failed(self.explain(failure, call)),
+        let now = now_ms();
+        match provider::judge(header(":status").as_deref(), body_size, read_body) {
+            Ok(accepted) => {
+                let max_age = header("cache-control")
+                    .as_deref()
+                    .and_then(provider::max_age);
+                self.succeeded(&plugin, accepted, max_age, now);
+            }
+            Err(failure) => {
+                let failure = explain(failure, call, now, plugin.config.timeout_ms);
+                self.failed(&plugin, failure, now);
+            }
         }
+        self.serve_held(&plugin, now);
+        self.arm_timer(now);
     }
 }
 
@@ -87,29 +156,44 @@ impl RootContext for Root {
             }
         };
         logging::info(&describe(&config));
-        self.schedule = Some(Schedule::new(config.refresh_ms));
-        self.plugin = Some(Rc::new(Plugin::new(config, &plugin_name())));
-        self.call = None; // a response to a call made under the old configuration is ignored
-        self.fetch();
+        let plugin = Plugin::new(config, &plugin_name(), Rc::clone(&self.held));
+        let same_key = self.plugin.as_ref().is_some_and(|p| p.key == plugin.key);
+        match self.poller.as_mut() {
+            // Reconfigured, same provider: keep polling, with the new timings.
+            Some(p) if same_key => {
+                p.schedule = Schedule::resume(plugin.config.timing(), p.schedule.failures())
+            }
+            // Another provider: its lease is another key; this one lapses.
+            _ => self.poller = None,
+        }
+        plugin.ensure_lease();
+        self.plugin = Some(Rc::new(plugin));
+        // The lease is sought on the first tick, not here: Envoy configures (and
+        // discards) a VM of its own at start, whose timer never fires.
+        set_tick(1);
         true
     }
 
     fn on_tick(&mut self) {
-        if let (Some(call), Some(plugin)) = (self.call, &self.plugin) {
-            let waited = now_ms().saturating_sub(call.started_ms);
-            if waited < plugin.config.timeout_ms + WATCHDOG_GRACE_MS {
-                return;
-            }
-            self.call = None;
-            let timeout_ms = plugin.config.timeout_ms;
-            self.failed(Failure::TimedOut { timeout_ms });
+        let Some(plugin) = self.plugin.clone() else {
             return;
+        };
+        let now = now_ms();
+        self.keep_lease(&plugin, now);
+        self.poll(&plugin, now);
+        self.serve_held(&plugin, now);
+        if self.poller.is_some() {
+            if let Some((fetched_at, _, _)) = plugin.record_times() {
+                let age_s = now.saturating_sub(fetched_at) / 1000;
+                plugin.metrics.set(M::CacheAgeSeconds, age_s);
+            }
         }
-        self.fetch();
+        self.arm_timer(now);
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Augmenter {
+            context_id,
             plugin: self.plugin.clone(),
         }))
     }
@@ -120,9 +204,73 @@ impl RootContext for Root {
 }
 
 impl Root {
-    /// Starts a provider call; the tick becomes a watchdog until it is answered.
-    fn fetch(&mut self) {
-        let Some(plugin) = &self.plugin else { return };
+    /// Renews the lease this VM holds, notices it was lost, or takes a lapsed one.
+    fn keep_lease(&mut self, plugin: &Plugin, now: u64) {
+        let (lease, cas) = plugin.lease_with_cas();
+        let Some(cas) = cas else {
+            plugin.ensure_lease(); // never expected after on_configure; taken next tick
+            return;
+        };
+        if let Some(p) = self.poller.as_mut() {
+            let renewed = Lease {
+                until_ms: now + LEASE_MS,
+                failures: p.schedule.failures(),
+            };
+            match (cas == p.lease_cas)
+                .then(|| plugin.write_lease(renewed, Some(cas)))
+                .flatten()
+            {
+                Some(new_cas) => p.lease_cas = new_cas,
+                None => {
+                    logging::info("another VM of this Envoy took over polling the provider");
+                    self.poller = None;
+                }
+            }
+            return;
+        }
+        let lease = lease.unwrap_or(Lease::VACANT);
+        if !lease.lapsed(now) {
+            return;
+        }
+        let taken = Lease {
+            until_ms: now + LEASE_MS,
+            failures: lease.failures,
+        };
+        let Some(lease_cas) = plugin.write_lease(taken, Some(cas)) else {
+            return; // another VM took it first
+        };
+        if lease != Lease::VACANT {
+            logging::info("took over polling the provider: the previous poller's lease lapsed");
+        }
+        // Continue the schedule where the record says it stands.
+        let refresh_at = plugin
+            .record_times()
+            .map_or(now, |(_, _, refresh_at)| refresh_at);
+        self.poller = Some(Poller {
+            lease_cas,
+            schedule: Schedule::resume(plugin.config.timing(), lease.failures),
+            next_fetch_ms: refresh_at.max(now),
+            call: None,
+        });
+    }
+
+    /// As the poller: gives up on a call past its timeout, or starts one when due.
+    fn poll(&mut self, plugin: &Plugin, now: u64) {
+        let Some(p) = self.poller.as_mut() else {
+            return;
+        };
+        match p.call {
+            Some(call) if now >= call.started_ms + plugin.config.timeout_ms + WATCHDOG_GRACE_MS => {
+                p.call = None;
+                let timeout_ms = plugin.config.timeout_ms;
+                self.failed(plugin, Failure::TimedOut { timeout_ms }, now);
+            }
+            None if now >= p.next_fetch_ms => self.fetch(plugin, now),
+            _ => {}
+        }
+    }
+
+    fn fetch(&mut self, plugin: &Plugin, now: u64) {
         let config = &plugin.config;
         let headers = vec![
             (":method", "GET"),
@@ -131,6 +279,7 @@ impl Root {
             ("accept", "application/json"),
         ];
         let timeout = Duration::from_millis(config.timeout_ms);
+        plugin.metrics.inc(M::ProviderCalls);
         match hostcalls::dispatch_http_call(
             &config.provider.cluster,
             headers,
@@ -139,38 +288,28 @@ impl Root {
             timeout,
         ) {
             Ok(token) => {
-                self.call = Some(Call {
-                    token,
-                    started_ms: now_ms(),
-                });
-                set_tick(config.timeout_ms + WATCHDOG_GRACE_MS);
+                if let Some(p) = self.poller.as_mut() {
+                    p.call = Some(Call {
+                        token,
+                        started_ms: now,
+                    });
+                }
             }
             Err(_) => {
                 let cluster = config.provider.cluster.clone();
-                self.failed(Failure::NotDispatched { cluster });
+                self.failed(plugin, Failure::NotDispatched { cluster }, now);
             }
         }
     }
 
-    /// A call that ended without a response, or with Envoy's 504, is a timeout
-    /// when it lasted as long as the timeout allows.
-    fn explain(&self, failure: Failure, call: Call) -> Failure {
-        let timeout_ms = self.plugin.as_ref().map_or(0, |p| p.config.timeout_ms);
-        let lasted = now_ms().saturating_sub(call.started_ms);
-        match failure {
-            Failure::NoResponse | Failure::Status(504) if lasted >= timeout_ms => {
-                Failure::TimedOut { timeout_ms }
-            }
-            other => other,
-        }
-    }
-
-    fn succeeded(&mut self, accepted: Accepted) {
-        let (Some(plugin), Some(schedule)) = (&self.plugin, &mut self.schedule) else {
+    fn succeeded(&mut self, plugin: &Plugin, accepted: Accepted, max_age_s: Option<u64>, now: u64) {
+        let Some(p) = self.poller.as_mut() else {
             return;
         };
+        let fresh = p.schedule.succeeded(now, max_age_s, &mut self.rng);
+        p.next_fetch_ms = fresh.refresh_at_ms;
         let metrics = &plugin.metrics;
-        metrics.headers_refused.add(accepted.refused.len() as u64);
+        metrics.add(M::HeadersRefused, accepted.refused.len() as u64);
         let refused_line = describe_refused(&accepted.refused);
         if refused_line != self.refused_line {
             if !refused_line.is_empty() {
@@ -180,54 +319,152 @@ impl Root {
         } else if !refused_line.is_empty() && logging::enabled(LogLevel::Debug) {
             logging::debug(&refused_line);
         }
-        let changed = plugin
-            .with_current(|old| !same_names(old, &accepted.set))
-            .unwrap_or(true);
-        if plugin.publish(&accepted.set).is_err() {
+        let changed = !plugin.same_names(&accepted.set);
+        let mut text = String::from("fetched ");
+        describe_set(&mut text, &accepted.set);
+        if let Some(s) = max_age_s {
+            text.push_str(", max-age ");
+            push_u64(&mut text, s);
+            text.push('s');
+        }
+        text.push_str("; next refresh in ");
+        push_duration(&mut text, fresh.refresh_at_ms - now);
+        metrics.set(M::HeadersCurrent, accepted.set.len() as u64);
+        metrics.set(M::CacheAgeSeconds, 0);
+        let record = Record {
+            fetched_at_ms: now,
+            expires_at_ms: fresh.expires_at_ms,
+            refresh_at_ms: fresh.refresh_at_ms,
+            set: accepted.set,
+        };
+        if plugin.publish(&record).is_err() {
             // Shared data refuses only a CAS mismatch, and none is given here.
             logging::error("could not publish the headers to shared data");
         }
-        metrics.fetches_succeeded.inc();
-        metrics.headers_current.set(accepted.set.len() as u64);
-        let delay = schedule.succeeded();
-        let mut text = String::from("fetched ");
-        describe_set(&mut text, &accepted.set);
-        text.push_str("; next refresh in ");
-        push_duration(&mut text, delay);
+        metrics.inc(M::FetchesSucceeded);
+        self.report(plugin, now);
         if changed || self.failing {
             logging::info(&text);
         } else if logging::enabled(LogLevel::Debug) {
             logging::debug(&text);
         }
         self.failing = false;
-        set_tick(delay);
     }
 
-    fn failed(&mut self, failure: Failure) {
-        let (Some(plugin), Some(schedule)) = (&self.plugin, &mut self.schedule) else {
+    fn failed(&mut self, plugin: &Plugin, failure: Failure, now: u64) {
+        let Some(p) = self.poller.as_mut() else {
             return;
         };
-        plugin.metrics.fetches_failed.inc();
-        let delay = schedule.failed();
+        p.next_fetch_ms = p.schedule.failed(now, &mut self.rng);
+        let delay = p.next_fetch_ms - now;
+        plugin.metrics.inc(M::FetchesFailed);
+        // Let every VM know at once, so requests waiting for a first fetch are released.
+        self.report(plugin, now);
         let mut text = String::from("header fetch failed: ");
         failure.describe(&mut text);
-        match plugin.current_len() {
-            0 => text.push_str("; no headers to keep yet"),
-            n => {
+        match (plugin.current_len(), plugin.record_times()) {
+            (n, Some((fetched_at, expires_at, _))) => {
                 text.push_str("; keeping the last good headers (");
                 push_u64(&mut text, n as u64);
-                text.push(')');
+                text.push_str(", fetched ");
+                push_duration(
+                    &mut text,
+                    (now.saturating_sub(fetched_at) / 1000).max(1) * 1000,
+                );
+                text.push_str(if now > expires_at {
+                    " ago, expired)"
+                } else {
+                    " ago)"
+                });
             }
+            _ => text.push_str("; no headers to keep yet"),
         }
         text.push_str("; retrying in ");
         push_duration(&mut text, delay);
         logging::warn(&text);
         self.failing = true;
-        set_tick(delay);
+    }
+
+    /// Writes the lease now, with the poller's failure count, renewing it.
+    fn report(&mut self, plugin: &Plugin, now: u64) {
+        if let Some(p) = self.poller.as_mut() {
+            let lease = Lease {
+                until_ms: now + LEASE_MS,
+                failures: p.schedule.failures(),
+            };
+            match plugin.write_lease(lease, Some(p.lease_cas)) {
+                Some(cas) => p.lease_cas = cas,
+                None => self.poller = None, // lost meanwhile; the new poller reports
+            }
+        }
+    }
+
+    /// Releases the held requests whose wait is over: headers arrived, the
+    /// policy releases them, or `wait_timeout` passed.
+    fn serve_held(&self, plugin: &Plugin, now: u64) {
+        if self.held.is_empty() {
+            return;
+        }
+        let available = plugin.view().availability(|| now);
+        let mut acted = false;
+        for (context_id, until) in self.held.snapshot() {
+            let timed_out = now >= until;
+            let Some(decision) = policy::on_held(available, plugin.config.on_missing, timed_out)
+            else {
+                continue;
+            };
+            self.held.remove(context_id);
+            if hostcalls::set_effective_context(context_id).is_err() {
+                continue; // the stream is gone
+            }
+            acted = true;
+            let metrics = &plugin.metrics;
+            match decision {
+                policy::Decision::Apply => metrics.inc(M::RequestsHeldResumed),
+                policy::Decision::Continue => metrics.inc(M::RequestsHeldContinued),
+                _ => metrics.inc(M::RequestsHeldDenied),
+            }
+            if carry_out(plugin, decision) == proxy_wasm::types::Action::Continue {
+                let _ = hostcalls::resume_http_request();
+            }
+        }
+        if acted {
+            let _ = hostcalls::set_effective_context(self.id);
+        }
+    }
+
+    /// The next tick: at most a second away, sooner for a due call or
+    /// refresh, every 20 ms while requests are held.
+    fn arm_timer(&self, now: u64) {
+        let mut next = TICK_MAX_MS;
+        if let (Some(p), Some(plugin)) = (&self.poller, &self.plugin) {
+            let due = match p.call {
+                Some(call) => call.started_ms + plugin.config.timeout_ms + WATCHDOG_GRACE_MS,
+                None => p.next_fetch_ms,
+            };
+            next = next.min(due.saturating_sub(now));
+        }
+        if !self.held.is_empty() {
+            next = next.min(HOLD_POLL_MS);
+        }
+        set_tick(next);
     }
 }
 
-/// The configuration as one log line (no secrets in it: names and timings only).
+/// A call that ended without a response, or with Envoy's 504, is a timeout
+/// when it lasted as long as the timeout allows.
+fn explain(failure: Failure, call: Call, now: u64, timeout_ms: u64) -> Failure {
+    match failure {
+        Failure::NoResponse | Failure::Status(504)
+            if now.saturating_sub(call.started_ms) >= timeout_ms =>
+        {
+            Failure::TimedOut { timeout_ms }
+        }
+        other => other,
+    }
+}
+
+/// The configuration as one log line: names and timings, never header values.
 fn describe(config: &Config) -> String {
     let p = &config.provider;
     let mut text = String::from("configured: provider cluster ");
@@ -245,6 +482,10 @@ fn describe(config: &Config) -> String {
     } else {
         ", keep the request's own values"
     });
+    if !config.static_headers.is_empty() {
+        text.push_str("; static ");
+        describe_set(&mut text, &config.static_headers);
+    }
     text
 }
 
@@ -293,10 +534,6 @@ fn describe_refused(refused: &[Refused]) -> String {
         text.push_str(" more");
     }
     text
-}
-
-fn same_names(a: &HeaderSet, b: &HeaderSet) -> bool {
-    a.names().eq(b.names())
 }
 
 fn plugin_name() -> String {

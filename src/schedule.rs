@@ -1,47 +1,100 @@
-//! When to call the provider next. Pure arithmetic on milliseconds, so every
-//! timing rule is tested without a host.
+//! The timing rules: when the poller calls the provider next, when fetched
+//! headers expire, and whether they may still be served. Pure arithmetic on
+//! milliseconds, so every rule is tested without a host.
 //!
-//! After a good response the next call is one refresh interval away. After a
-//! failure it is a retry delay away: 1s, doubling per consecutive failure, at
-//! most 60s and never more than the refresh interval, so a failure is always
-//! retried sooner than a success would be refreshed.
+//! - After a good response, the next call is `header_cache_expiry` away, or
+//!   90% of the provider's `max-age` if that is sooner, less a random 0-5% so
+//!   that sidecars started together spread their calls.
+//! - The headers expire after `max-age` when the provider sent one, otherwise
+//!   after `header_cache_expiry`. Past expiry plus `max_stale` they are no
+//!   longer served; without `max_stale` they are served until replaced.
+//! - After a failure, the retry is `retry_initial` away, doubling with each
+//!   consecutive failure, capped by `retry_max` and by `header_cache_expiry`,
+//!   with "equal jitter" (a random point in the upper half of the step).
+//!   Retries never stop.
 
-pub const RETRY_INITIAL_MS: u64 = 1_000;
-pub const RETRY_MAX_MS: u64 = 60_000;
+use crate::random::Rng;
+
+/// Refresh delays are shortened by a random amount up to this share (percent).
+pub const REFRESH_JITTER_PERCENT: u64 = 5;
+/// With `max-age`, the refresh comes at this share (percent) of it, before expiry.
+pub const MAX_AGE_REFRESH_PERCENT: u64 = 90;
+/// Least `max-age` honoured: `max-age=0` must not make the poller spin.
+pub const MIN_MAX_AGE_MS: u64 = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub refresh_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+/// What a good response means for time: when it expires and when to refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fresh {
+    pub expires_at_ms: u64,
+    pub refresh_at_ms: u64,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    refresh_ms: u64,
+    timing: Timing,
     failures: u32,
 }
 
 impl Schedule {
-    pub fn new(refresh_ms: u64) -> Self {
-        Schedule {
-            refresh_ms,
-            failures: 0,
-        }
+    pub fn new(timing: Timing) -> Self {
+        Schedule::resume(timing, 0)
     }
 
-    /// Consecutive failed fetches since the last good one.
+    /// A schedule that continues after `failures` consecutive failures: a new
+    /// poller taking over, or new timings from a reconfiguration.
+    pub fn resume(timing: Timing, failures: u32) -> Self {
+        Schedule { timing, failures }
+    }
+
+    /// Consecutive failed calls since the last good one.
     pub fn failures(&self) -> u32 {
         self.failures
     }
 
-    /// A good response: the delay until the next call.
-    pub fn succeeded(&mut self) -> u64 {
+    /// A good response at `now`, with the provider's `max-age` in seconds if it sent one.
+    pub fn succeeded(&mut self, now: u64, max_age_s: Option<u64>, rng: &mut Rng) -> Fresh {
         self.failures = 0;
-        self.refresh_ms
+        let ttl = match max_age_s {
+            Some(s) => s.saturating_mul(1000).max(MIN_MAX_AGE_MS),
+            None => self.timing.refresh_ms,
+        };
+        let mut refresh = self.timing.refresh_ms;
+        if max_age_s.is_some() {
+            refresh = refresh.min(ttl / 100 * MAX_AGE_REFRESH_PERCENT);
+        }
+        let jitter = rng.below(refresh * REFRESH_JITTER_PERCENT / 100 + 1);
+        Fresh {
+            expires_at_ms: now.saturating_add(ttl),
+            refresh_at_ms: now.saturating_add((refresh - jitter).max(1)),
+        }
     }
 
-    /// A failed call: the delay until the retry.
-    pub fn failed(&mut self) -> u64 {
+    /// A failed call at `now`: when to retry.
+    pub fn failed(&mut self, now: u64, rng: &mut Rng) -> u64 {
         self.failures = self.failures.saturating_add(1);
         let doublings = (self.failures - 1).min(32);
-        RETRY_INITIAL_MS
+        let cap = self.timing.retry_max_ms.min(self.timing.refresh_ms);
+        let step = self
+            .timing
+            .retry_initial_ms
             .saturating_mul(1u64 << doublings)
-            .min(RETRY_MAX_MS)
-            .min(self.refresh_ms)
+            .min(cap);
+        now.saturating_add(step - rng.below(step / 2 + 1))
+    }
+}
+
+/// Whether headers that expire at `expires_at` may be served at `now`.
+pub fn servable(now: u64, expires_at: u64, max_stale_ms: Option<u64>) -> bool {
+    match max_stale_ms {
+        Some(stale) => now <= expires_at.saturating_add(stale),
+        None => true,
     }
 }
 
@@ -49,40 +102,114 @@ impl Schedule {
 mod tests {
     use super::*;
 
-    #[test]
-    fn success_waits_one_refresh_interval() {
-        let mut s = Schedule::new(360_000);
-        assert_eq!(s.succeeded(), 360_000);
-    }
+    const T: Timing = Timing {
+        refresh_ms: 360_000,
+        retry_initial_ms: 1_000,
+        retry_max_ms: 60_000,
+    };
 
     #[test]
-    fn failures_back_off_exponentially_up_to_the_cap() {
-        let mut s = Schedule::new(360_000);
-        let delays: Vec<u64> = (0..9).map(|_| s.failed()).collect();
-        assert_eq!(
-            delays,
-            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000]
-        );
-        assert_eq!(s.failures(), 9);
-        for _ in 0..100 {
-            assert_eq!(s.failed(), 60_000);
+    fn a_good_response_refreshes_within_the_interval_less_jitter() {
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(T);
+        for _ in 0..1000 {
+            let f = s.succeeded(1_000, None, &mut rng);
+            assert_eq!(f.expires_at_ms, 361_000);
+            let delay = f.refresh_at_ms - 1_000;
+            assert!((342_000..=360_000).contains(&delay), "{delay}");
         }
     }
 
     #[test]
-    fn a_success_resets_the_backoff() {
-        let mut s = Schedule::new(360_000);
-        s.failed();
-        s.failed();
-        s.succeeded();
-        assert_eq!(s.failures(), 0);
-        assert_eq!(s.failed(), 1_000);
+    fn jitter_spreads_refreshes() {
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(T);
+        let delays: std::collections::BTreeSet<u64> = (0..100)
+            .map(|_| s.succeeded(0, None, &mut rng).refresh_at_ms)
+            .collect();
+        assert!(delays.len() > 90, "{}", delays.len());
     }
 
     #[test]
-    fn retries_never_wait_longer_than_a_refresh() {
-        let mut s = Schedule::new(3_000);
-        let delays: Vec<u64> = (0..4).map(|_| s.failed()).collect();
-        assert_eq!(delays, [1_000, 2_000, 3_000, 3_000]);
+    fn max_age_sets_expiry_and_an_earlier_refresh() {
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(T);
+        let f = s.succeeded(0, Some(60), &mut rng);
+        assert_eq!(f.expires_at_ms, 60_000);
+        assert!(
+            (51_300..=54_000).contains(&f.refresh_at_ms),
+            "{}",
+            f.refresh_at_ms
+        );
+        // A max-age longer than the interval extends expiry but not the refresh.
+        let f = s.succeeded(0, Some(3600), &mut rng);
+        assert_eq!(f.expires_at_ms, 3_600_000);
+        assert!(f.refresh_at_ms <= 360_000);
+    }
+
+    #[test]
+    fn max_age_zero_does_not_spin() {
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(T);
+        let f = s.succeeded(0, Some(0), &mut rng);
+        assert_eq!(f.expires_at_ms, 1_000);
+        assert!(f.refresh_at_ms >= 855, "{}", f.refresh_at_ms);
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_with_jitter_up_to_the_cap() {
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(T);
+        let mut steps = Vec::new();
+        for _ in 0..10 {
+            steps.push(s.failed(0, &mut rng));
+        }
+        let expected = [
+            1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000, 60_000,
+        ];
+        for (got, full) in steps.iter().zip(expected) {
+            assert!(
+                (full / 2..=full).contains(got),
+                "{got} not in [{}, {full}]",
+                full / 2
+            );
+        }
+        assert_eq!(s.failures(), 10);
+        for _ in 0..1000 {
+            assert!(s.failed(0, &mut rng) <= 60_000); // never stops, never exceeds the cap
+        }
+    }
+
+    #[test]
+    fn retries_are_capped_by_the_refresh_interval() {
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(Timing {
+            refresh_ms: 3_000,
+            ..T
+        });
+        for _ in 0..10 {
+            s.failed(0, &mut rng);
+        }
+        assert!(s.failed(0, &mut rng) <= 3_000);
+    }
+
+    #[test]
+    fn a_success_resets_the_backoff() {
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(T);
+        for _ in 0..5 {
+            s.failed(0, &mut rng);
+        }
+        s.succeeded(0, None, &mut rng);
+        assert_eq!(s.failures(), 0);
+        assert!(s.failed(0, &mut rng) <= 1_000);
+    }
+
+    #[test]
+    fn staleness_bound() {
+        assert!(servable(5_000, 1_000, None));
+        assert!(servable(2_000, 1_000, Some(1_000)));
+        assert!(!servable(2_001, 1_000, Some(1_000)));
+        assert!(servable(u64::MAX, u64::MAX, Some(1)));
     }
 }

@@ -112,8 +112,10 @@ def test_an_unknown_cluster_is_reported_and_retried(start_envoy):
 def test_every_metric_is_defined_at_start(start_envoy, provider):
     envoy = start_envoy(config())
     names = {name.removeprefix(STAT_PREFIX) for name in envoy.stats() if name.startswith(STAT_PREFIX)}
-    assert names == {"fetches_succeeded", "fetches_failed", "headers_refused", "requests_augmented",
-                     "requests_without_headers", "headers_current"}
+    assert names == {"provider_calls", "fetches_succeeded", "fetches_failed", "headers_refused",
+                     "requests_augmented", "requests_without_headers", "requests_denied", "requests_held",
+                     "requests_held_resumed", "requests_held_continued", "requests_held_denied",
+                     "requests_held_cancelled", "headers_current", "cache_age_seconds"}
 
 
 def test_two_plugins_in_one_vm_keep_their_own_headers(tmp_path, provider, upstream):
@@ -134,3 +136,27 @@ def test_two_plugins_in_one_vm_keep_their_own_headers(tmp_path, provider, upstre
             assert stats["wasmcustom.header_augmenter.second.requests_augmented"] >= 1
     finally:
         second.stop()
+
+
+def test_static_headers_are_added_and_the_provider_wins_a_clash(start_envoy, provider):
+    provider.set(body={"X-Shared": "from-provider", "Authorization": "Bearer t1"})
+    envoy = start_envoy(config(static_headers={"X-Shared": "static", "X-Static": "s"}))
+    headers = eventually(lambda: (h := envoy.upstream_headers()).get("authorization") and h)
+    assert (headers["x-shared"], headers["x-static"]) == ("from-provider", "s")
+
+
+def test_target_response_adds_to_the_response_only(start_envoy, provider, upstream):
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config(target="response"))
+    eventually(lambda: envoy.stat("fetches_succeeded"))
+    status, headers, body = envoy.request("/")
+    assert headers["authorization"] == "Bearer t1"
+    assert "authorization" not in body["headers"]
+
+
+def test_target_both(start_envoy, provider):
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config(target="both"))
+    eventually(lambda: envoy.stat("fetches_succeeded"))
+    status, headers, body = envoy.request("/")
+    assert headers["authorization"] == body["headers"]["authorization"] == "Bearer t1"

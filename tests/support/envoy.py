@@ -46,7 +46,8 @@ def cluster(name: str, port: int) -> dict:
 
 
 def wasm_filter(configuration: str | None, name=PLUGIN_NAME, vm_id="header_augmenter",
-                wasm: Path = WASM) -> dict:
+                wasm: Path = WASM, vm_configuration: str | None = None) -> dict:
+    """The Wasm HTTP filter. A different `vm_configuration` makes Envoy start new VMs."""
     config = {
         "name": name,
         "root_id": name,
@@ -56,6 +57,9 @@ def wasm_filter(configuration: str | None, name=PLUGIN_NAME, vm_id="header_augme
             "code": {"local": {"filename": str(wasm)}},
         },
     }
+    if vm_configuration is not None:
+        config["vm_config"]["configuration"] = {
+            "@type": "type.googleapis.com/google.protobuf.StringValue", "value": vm_configuration}
     if configuration is not None:
         config["configuration"] = {
             "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -68,8 +72,7 @@ def wasm_filter(configuration: str | None, name=PLUGIN_NAME, vm_id="header_augme
     }
 
 
-def bootstrap(provider_port: int, upstream_port: int, filters: list[dict], clusters=(),
-              listen_port=0, admin_port=0) -> dict:
+def listener(filters: list[dict], listen_port=0, name="main") -> dict:
     router = {"name": "envoy.filters.http.router", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
     hcm = {
@@ -80,30 +83,52 @@ def bootstrap(provider_port: int, upstream_port: int, filters: list[dict], clust
         "http_filters": filters + [router],
     }
     return {
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+    }
+
+
+def bootstrap(provider_port: int, upstream_port: int, filters: list[dict], clusters=(),
+              listen_port=0, admin_port=0, lds_path: Path | None = None) -> dict:
+    """An Envoy config. With `lds_path`, the listener comes from that file
+    (write it with `write_lds`), so a test can reload it."""
+    config = {
+        "node": {"id": "header-augmenter-test", "cluster": "header-augmenter-test"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
-            "listeners": [{
-                "name": "main",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
-            }],
+            "listeners": [listener(filters, listen_port)],
             "clusters": [cluster("upstream", upstream_port), cluster("sidecar", provider_port), *clusters],
         },
     }
+    if lds_path is not None:
+        del config["static_resources"]["listeners"]
+        config["dynamic_resources"] = {"lds_config": {
+            "resource_api_version": "V3", "path_config_source": {"path": str(lds_path)}}}
+    return config
+
+
+def write_lds(path: Path, version: int, listeners: list[dict]):
+    """Replaces the LDS file atomically, as Envoy's file watch expects."""
+    resources = [{"@type": "type.googleapis.com/envoy.config.listener.v3.Listener", **li} for li in listeners]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"version_info": str(version), "resources": resources}))
+    os.replace(tmp, path)
 
 
 class Envoy:
     """One Envoy process. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, workdir: Path, config: dict, concurrency=1, log_level="info",
-                 component_log_level="wasm:debug"):
+                 component_log_level="wasm:debug", extra_args=()):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.concurrency = concurrency
         self.log_level = log_level
         self.component_log_level = component_log_level
+        self.extra_args = list(extra_args)
         self.log_path = self.workdir / "envoy.log"
         self.proc = None
         self.admin_port = None
@@ -121,6 +146,7 @@ class Envoy:
                 "-l", self.log_level]
         if self.component_log_level:
             args += ["--component-log-level", self.component_log_level]
+        args += self.extra_args
         self._log = open(self.log_path, "ab")
         # Its own session: a Ctrl-C at the terminal reaches the harness, which stops Envoy in order.
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -130,12 +156,15 @@ class Envoy:
             self.admin_port = int(address.rsplit(":", 1)[1])
             eventually(lambda: self._alive() and self.admin("/ready")[0] == 200, timeout=20,
                        what="Envoy to be ready")
-            listeners = json.loads(self.admin("/listeners?format=json")[1])
-            self.port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+            self.port = eventually(self._listener_port, timeout=20, what="the listener")
         except BaseException:  # a Ctrl-C during start-up too: never leave Envoy behind
             self.stop()
             raise
         return self
+
+    def _listener_port(self):
+        statuses = json.loads(self.admin("/listeners?format=json")[1]).get("listener_statuses", [])
+        return statuses and statuses[0]["local_address"]["socket_address"]["port_value"]
 
     def _alive(self):
         if self.proc.poll() is not None:
@@ -173,9 +202,9 @@ class Envoy:
         finally:
             conn.close()
 
-    def request(self, path="/", headers=None, method="GET"):
+    def request(self, path="/", headers=None, method="GET", timeout=10):
         """Returns (status, response headers, parsed JSON body or raw text)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, headers=headers or {})
             resp = conn.getresponse()
