@@ -176,8 +176,11 @@ const FIELDS: [(&str, Field); 14] = [
     (TARGET, Field::Target),
 ];
 
-/// Parses the plugin configuration. Empty or blank input means all defaults.
+/// Parses the plugin configuration: JSON text, or the protobuf encoding of a
+/// `google.protobuf.Struct`. Empty or blank input means all defaults.
 pub fn parse(input: &[u8]) -> Result<Config, Error> {
+    let converted = crate::structpb::to_json(input);
+    let input = converted.as_deref().map_or(input, str::as_bytes);
     let mut config = Config::default();
     let mut s = Scanner::new(input).map_err(not_json)?;
     if s.is_blank() {

