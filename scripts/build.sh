@@ -1,88 +1,121 @@
 #!/usr/bin/env bash
-# Builds the artifact that ships and that every test runs:
-#   dist/header_augmenter.wasm and dist/header_augmenter.wasm.sha256
+# Builds the artifacts that ship and that every test runs:
+#   dist/header_augmenter.wasm           adds headers to requests (target: request)
+#   dist/header_augmenter_response.wasm  also to responses (target: response or both);
+#                                        Envoy calls into it once more per request
+# each with its .sha256 beside it.
 #
-#   scripts/build.sh [--allocator lol_alloc|talc|wee_alloc|dlmalloc] [--out FILE] [--stages DIR]
+#   scripts/build.sh [--allocator talc|lol_alloc|wee_alloc|dlmalloc]
+#                    [--flavor request|response --out FILE] [--stages DIR]
 #
-# --stages DIR keeps each step's output in DIR (scripts/size-report.sh reads them).
+# --flavor/--out build one flavor to FILE instead (the default flavor is request).
+# --stages DIR keeps each step's output of the request flavor in DIR
+# (scripts/size-report.sh reads them).
 #
 # Steps: cargo (release: opt-level z, LTO, one codegen unit, panic=abort),
-# wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt -Oz.
+# wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt -Oz, and
+# the stream callbacks' exports renamed (scripts/lib/rename_exports.py).
 set -euo pipefail
 source "$(dirname "$0")/lib/tools.sh"
 
-allocator=lol_alloc
-out=$ROOT/dist/header_augmenter.wasm
+allocator=talc
+flavor=
+out=
 stages=
 while [ $# -gt 0 ]; do
   case $1 in
     --allocator) allocator=${2:?}; shift 2 ;;
+    --flavor) flavor=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --stages) stages=${2:?}; shift 2 ;;
     *) die "unknown argument $1 (see the header of $0)" ;;
   esac
 done
 case $allocator in lol_alloc|talc|wee_alloc|dlmalloc) ;; *) die "unknown allocator $allocator" ;; esac
+case ${flavor:-request} in request|response) ;; *) die "unknown flavor $flavor (request or response)" ;; esac
+[ -z "$flavor" ] || [ -n "$out" ] || die "--flavor needs --out"
 
 ensure_wasm_target
 ensure_binaryen
 WASM_SNIP=$(cargo_tool wasm-snip "$WASM_SNIP_VERSION")
-
 cd "$ROOT"
-say "cargo build (allocator: $allocator)"
-cargo build --quiet --locked --release --target wasm32-unknown-unknown \
-  --no-default-features --features "$allocator"
-cargo_out=target/wasm32-unknown-unknown/release/header_augmenter.wasm
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 # The features rustc enables for wasm32-unknown-unknown; binaryen must accept them all.
 features=(--enable-bulk-memory --enable-bulk-memory-opt --enable-call-indirect-overlong
   --enable-multivalue --enable-mutable-globals --enable-nontrapping-float-to-int
   --enable-reference-types --enable-sign-ext)
 
-# wasm-snip replaces bodies with `unreachable`, so wasm-opt can drop all they call:
-# - formatting and panicking code: the filter never panics (clippy enforces it),
-#   so those paths are dead; if one ran anyway the VM would trap, as a panic does;
-# - the proxy-wasm SDK's default trait methods (`proxy_wasm::traits::*`, mangled
-#   `_ZN10proxy_wasm6traits`): kept alive only by the trait objects' vtables. The
-#   filter overrides every callback Envoy can reach and makes host calls through
-#   `proxy_wasm::hostcalls`, never through a default method.
-say "wasm-snip"
-"$WASM_SNIP" --snip-rust-fmt-code --snip-rust-panicking-code \
-  --pattern '^_ZN10proxy_wasm6traits' -o "$work/snipped.wasm" "$cargo_out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
-# Exports Envoy looks up and may call. Every other proxy_on_* callback the SDK
-# exports is removed: Envoy skips a callback a module does not export, so this
-# also saves a call into the VM per request for on_log, on_done and the body
-# and trailer callbacks. A new callback in src/ must be added here.
-say "wasm-metadce"
-python3 - "$work/graph.json" <<'PY'
+# build FLAVOR OUT [STAGES]
+build() {
+  local flavor=$1 out=$2 stages=${3:-} cargo_features=$allocator
+  [ "$flavor" = response ] && cargo_features+=,response-target
+  say "cargo build ($flavor flavor, allocator $allocator)"
+  cargo build --quiet --locked --release --target wasm32-unknown-unknown \
+    --no-default-features --features "$cargo_features"
+  local cargo_out=target/wasm32-unknown-unknown/release/header_augmenter.wasm
+
+  # wasm-snip replaces bodies with `unreachable`, so wasm-opt can drop all they call:
+  # - formatting and panicking code: the filter never panics (clippy enforces it),
+  #   so those paths are dead; if one ran anyway the VM would trap, as a panic does;
+  # - the proxy-wasm SDK's default trait methods (`proxy_wasm::traits::*`, mangled
+  #   `_ZN10proxy_wasm6traits`): kept alive only by the trait objects' vtables. The
+  #   filter overrides every callback Envoy can reach and makes host calls through
+  #   `proxy_wasm::hostcalls`, never through a default method.
+  say "wasm-snip"
+  "$WASM_SNIP" --snip-rust-fmt-code --snip-rust-panicking-code \
+    --pattern '^_ZN10proxy_wasm6traits' -o "$work/snipped.wasm" "$cargo_out"
+
+  # Exports Envoy looks up and may call. Every other proxy_on_* callback the SDK
+  # exports is removed: Envoy skips a callback a module does not export, and
+  # each one it calls costs about a microsecond per request. The filter's own
+  # (src/exports.rs says why) are renamed below to the names Envoy looks up,
+  # in place of the SDK's. A new callback in src/ must be added here and in
+  # tests/e2e/test_artifact.py.
+  local keep=(memory _initialize malloc proxy_abi_version_0_2_1
+    proxy_on_tick proxy_on_http_call_response
+    header_augmenter_on_configure header_augmenter_on_request_headers)
+  local renames=(header_augmenter_on_configure=proxy_on_configure
+    header_augmenter_on_request_headers=proxy_on_request_headers)
+  if [ "$flavor" = response ]; then
+    keep+=(header_augmenter_on_response_headers)
+    renames+=(header_augmenter_on_response_headers=proxy_on_response_headers)
+  fi
+  say "wasm-metadce"
+  python3 - "$work/graph.json" "${keep[@]}" <<'PY'
 import json, sys
-keep = ["memory", "_initialize", "malloc", "proxy_abi_version_0_2_1",
-        "proxy_on_context_create", "proxy_on_configure", "proxy_on_tick",
-        "proxy_on_http_call_response", "proxy_on_request_headers", "proxy_on_response_headers",
-        "proxy_on_delete"]
+keep = sys.argv[2:]
 graph = [{"name": "root", "root": True, "reaches": ["export:" + e for e in keep]}]
 graph += [{"name": "export:" + e, "export": e} for e in keep]
 json.dump(graph, open(sys.argv[1], "w"))
 PY
-"$WASM_METADCE" "${features[@]}" --debuginfo "$work/snipped.wasm" -f "$work/graph.json" \
-  -o "$work/trimmed.wasm" >/dev/null
+  "$WASM_METADCE" "${features[@]}" --debuginfo "$work/snipped.wasm" -f "$work/graph.json" \
+    -o "$work/trimmed.wasm" >/dev/null
 
-say "wasm-opt -Oz"
-mkdir -p "$(dirname "$out")"
-"$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers --strip-target-features "$work/trimmed.wasm" -o "$out"
-if [ -n "$stages" ]; then
-  mkdir -p "$stages"
-  cp "$cargo_out" "$stages/1-cargo.wasm"
-  cp "$work/snipped.wasm" "$stages/2-snipped.wasm"
-  cp "$work/trimmed.wasm" "$stages/3-trimmed.wasm"
-  # The final module with its names kept, for twiggy.
-  "$WASM_OPT" "${features[@]}" -Oz --debuginfo "$work/trimmed.wasm" -o "$stages/4-final-with-names.wasm"
+  say "wasm-opt -Oz"
+  mkdir -p "$(dirname "$out")"
+  "$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers --strip-target-features \
+    "$work/trimmed.wasm" -o "$out"
+  python3 "$ROOT/scripts/lib/rename_exports.py" "$out" "${renames[@]}"
+
+  if [ -n "$stages" ]; then
+    mkdir -p "$stages"
+    cp "$cargo_out" "$stages/1-cargo.wasm"
+    cp "$work/snipped.wasm" "$stages/2-snipped.wasm"
+    cp "$work/trimmed.wasm" "$stages/3-trimmed.wasm"
+    # The final module with its names kept, for twiggy.
+    "$WASM_OPT" "${features[@]}" -Oz --debuginfo "$work/trimmed.wasm" -o "$stages/4-final-with-names.wasm"
+  fi
+  (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
+  say "$out: $(stat -c %s "$out") bytes ($(cut -d' ' -f1 "$out.sha256"))"
+}
+
+if [ -n "$out" ]; then
+  build "${flavor:-request}" "$out" "$stages"
+else
+  build response "$ROOT/dist/header_augmenter_response.wasm"
+  # Last, so target/ holds the request flavor's build.
+  build request "$ROOT/dist/header_augmenter.wasm" "$stages"
 fi
-(cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
-
-size=$(stat -c %s "$out")
-say "$out: $size bytes ($(cut -d' ' -f1 "$out.sha256"))"

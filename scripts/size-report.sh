@@ -52,7 +52,7 @@ for key, n in sizes.most_common(14):
 
 if [ "${1:-}" = --allocators ]; then
   printf '\nAllocator (cargo feature) -> shipped size:\n'
-  for allocator in lol_alloc talc wee_alloc dlmalloc; do
+  for allocator in talc lol_alloc wee_alloc dlmalloc; do
     scripts/build.sh --allocator "$allocator" --out "$stages/alloc-$allocator.wasm" >/dev/null 2>&1
     printf '  %-10s %8d\n' "$allocator" "$(size "$stages/alloc-$allocator.wasm")"
   done

@@ -1,11 +1,15 @@
-//! The HTTP context: carries out the decision for each request (add the
-//! headers, forward without them, deny, or hold) and adds the headers to the
-//! response when the target says so. No parsing, validation or logging here:
-//! the set was validated when it was fetched, and this VM keeps it decoded.
+//! The HTTP streams: the decision for each request (add the headers, forward
+//! without them, deny, or hold) and the headers on the response when the
+//! target says so. Called from the module's exports (exports.rs); a stream
+//! keeps no state in the VM.
+//!
+//! No parsing, validation or logging here: the set was validated when it was
+//! fetched, and this VM keeps it decoded.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType};
 
 use crate::clock::{now_ms, set_tick};
@@ -14,55 +18,67 @@ use crate::plugin::Plugin;
 use crate::policy::{self, Decision};
 use crate::root::HOLD_POLL_MS;
 
-pub struct Augmenter {
-    pub context_id: u32,
-    /// `None` only if Envoy creates a stream for a plugin whose configuration
-    /// failed, which it does not; the request then passes untouched.
-    pub plugin: Option<Rc<Plugin>>,
+thread_local! {
+    /// The configured plugins of this VM, by root context id.
+    static PLUGINS: RefCell<Vec<(u32, Rc<Plugin>)>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Context for Augmenter {}
+/// Makes `plugin` the one that streams of root context `root_id` use.
+pub fn register(root_id: u32, plugin: Rc<Plugin>) {
+    PLUGINS.with(|plugins| {
+        let mut plugins = plugins.borrow_mut();
+        plugins.retain(|(id, _)| *id != root_id);
+        plugins.push((root_id, plugin));
+    });
+}
 
-impl HttpContext for Augmenter {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let Some(plugin) = &self.plugin else {
-            return Action::Continue;
-        };
+/// The plugin the current stream belongs to: the only one, usually; when a VM
+/// runs several, the one whose root id the host names for the stream.
+fn current_plugin() -> Option<Rc<Plugin>> {
+    PLUGINS.with(|plugins| match plugins.borrow().as_slice() {
+        [] => None,
+        [(_, only)] => Some(Rc::clone(only)),
+        several => {
+            let root_id = hostcalls::get_property(vec!["plugin_root_id"])
+                .ok()
+                .flatten()?;
+            several
+                .iter()
+                .find(|(_, p)| p.root_id.as_bytes() == root_id)
+                .map(|(_, p)| Rc::clone(p))
+        }
+    })
+}
+
+pub fn on_request_headers(context_id: u32) -> Action {
+    let Some(plugin) = current_plugin() else {
+        return Action::Continue;
+    };
+    if !plugin.view().has_record() {
+        plugin.sync(); // headers may have arrived since the last tick
+    }
+    let available = plugin.view().availability(now_ms);
+    let decision = policy::on_request(available, plugin.config.on_missing);
+    if decision != Decision::Hold {
+        return carry_out(&plugin, decision);
+    }
+    let until = now_ms().saturating_add(plugin.config.wait_timeout_ms);
+    plugin.metrics.inc(M::RequestsHeld);
+    if plugin.held.push(context_id, until) {
+        // The root context looks at held requests on its ticks: make them frequent.
+        set_tick(HOLD_POLL_MS);
+    }
+    Action::Pause
+}
+
+#[cfg(feature = "response-target")]
+pub fn on_response_headers(_context_id: u32) -> Action {
+    if let Some(plugin) = current_plugin().filter(|p| p.config.target.response()) {
         let view = plugin.view();
-        let decision = policy::on_request(view.availability(now_ms), plugin.config.on_missing);
-        if decision != Decision::Hold {
-            drop(view);
-            return carry_out(plugin, decision);
-        }
-        let until = now_ms().saturating_add(plugin.config.wait_timeout_ms);
-        plugin.metrics.inc(M::RequestsHeld);
-        if plugin.held.push(self.context_id, until) {
-            // The root context looks at held requests on its ticks: make them frequent.
-            set_tick(HOLD_POLL_MS);
-        }
-        Action::Pause
+        let ready = view.availability(now_ms) == policy::Availability::Ready;
+        view.apply(MapType::HttpResponseHeaders, ready);
     }
-
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(plugin) = self.plugin.as_ref().filter(|p| p.config.target.response()) {
-            let view = plugin.view();
-            let ready = view.availability(now_ms) == policy::Availability::Ready;
-            view.apply(MapType::HttpResponseHeaders, ready);
-        }
-        Action::Continue
-    }
-}
-
-impl Drop for Augmenter {
-    /// A request still held when its stream ends (the client went away) is
-    /// forgotten here, so nothing is left behind.
-    fn drop(&mut self) {
-        if let Some(plugin) = &self.plugin {
-            if plugin.held.remove(self.context_id) {
-                plugin.metrics.inc(M::RequestsHeldCancelled);
-            }
-        }
-    }
+    Action::Continue
 }
 
 /// Carries out a decision other than holding on the current request, and

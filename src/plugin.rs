@@ -2,8 +2,12 @@
 //! its metrics, this VM's decoded copy of the published record, and the
 //! requests this VM holds. The root context owns it; every HTTP context holds
 //! a reference to it.
+//!
+//! The request path reads this VM's copy only. The root context brings the
+//! copy up to date (`sync`) on its tick, at least every 200 ms, and at once
+//! after publishing; a request that finds no headers in it syncs once itself.
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
@@ -18,6 +22,8 @@ use crate::store::{lease_key, Lease, Record};
 
 pub struct Plugin {
     pub config: Config,
+    /// Envoy's root id for this plugin, to find it from a stream if need be.
+    pub root_id: String,
     pub key: String,
     pub lease_key: String,
     pub metrics: Metrics,
@@ -66,9 +72,10 @@ impl Held {
 }
 
 impl Plugin {
-    pub fn new(config: Config, name: &str, held: Rc<Held>) -> Plugin {
+    pub fn new(config: Config, name: &str, root_id: String, held: Rc<Held>) -> Plugin {
         let key = config.provider.shared_data_key(name);
         Plugin {
+            root_id,
             lease_key: lease_key(&key),
             key,
             metrics: Metrics::define(name),
@@ -78,10 +85,12 @@ impl Plugin {
         }
     }
 
-    /// This VM's cache, brought up to date. Shared data is decoded again only
-    /// when its CAS has changed since this VM last read it.
-    fn current(&self) -> Option<RefMut<'_, Cache>> {
-        let mut cache = self.cache.try_borrow_mut().ok()?;
+    /// Brings this VM's copy up to date with shared data, decoding the record
+    /// again only when its CAS has changed since this VM last read it.
+    pub fn sync(&self) {
+        let Ok(mut cache) = self.cache.try_borrow_mut() else {
+            return;
+        };
         if let Ok((data, cas)) = hostcalls::get_shared_data(&self.key) {
             if cas != cache.cas {
                 cache.cas = cas;
@@ -95,11 +104,14 @@ impl Plugin {
                 }
             }
         }
-        Some(cache)
     }
 
-    /// This VM's view of the published headers, read once for one request
-    /// (or one pass over the held requests).
+    fn current(&self) -> Option<Ref<'_, Cache>> {
+        self.cache.try_borrow().ok()
+    }
+
+    /// This VM's view of the published headers, for one request (or one pass
+    /// over the held requests). No host call.
     pub fn view(&self) -> View<'_> {
         View {
             plugin: self,
@@ -173,19 +185,27 @@ impl Plugin {
 /// The published headers as this VM has them, for one request.
 pub struct View<'a> {
     plugin: &'a Plugin,
-    cache: Option<RefMut<'a, Cache>>,
+    cache: Option<Ref<'a, Cache>>,
 }
 
 impl View<'_> {
+    /// Whether this VM's copy holds a record at all.
+    pub fn has_record(&self) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.record.is_some())
+    }
+
     /// What there is to add now. `now` is asked for only when a staleness
     /// bound needs it.
     pub fn availability(&self, now: impl FnOnce() -> u64) -> Availability {
         let record = self.cache.as_ref().and_then(|c| c.record.as_ref());
         match record {
-            Some(r) if servable(now(), r.expires_at_ms, self.plugin.config.max_stale_ms) => {
-                Availability::Ready
-            }
-            Some(_) => Availability::Expired,
+            // The clock is a host call: read only when a staleness bound needs it.
+            Some(r) => match self.plugin.config.max_stale_ms {
+                Some(stale) if !servable(now(), r.expires_at_ms, Some(stale)) => {
+                    Availability::Expired
+                }
+                _ => Availability::Ready,
+            },
             // A first fetch is pending until the poller reports a failure.
             None => {
                 let lease = self.plugin.lease_with_cas().0;

@@ -7,21 +7,22 @@
 //! - looks at the requests this VM holds, releasing them when headers arrive,
 //!   when the policy says so, or when they have waited `wait_timeout`.
 //!
-//! All of it runs on the root context's timer: every second at least (so a
-//! lapsed lease is noticed), sooner when a call or a refresh is due, and every
-//! 20 ms while requests are held.
+//! All of it runs on the root context's timer: every 200 ms at least (bringing
+//! this VM's copy of the headers up to date and adding its counts to Envoy's
+//! counters), sooner when a call or a refresh is due, every 20 ms while
+//! requests are held.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::traits::{Context, RootContext};
+use proxy_wasm::types::{BufferType, LogLevel, MapType};
 
 use crate::clock::{now_ms, set_tick};
 use crate::config::{self, Config};
 use crate::headers::{HeaderSet, Refused};
-use crate::http::{carry_out, Augmenter};
+use crate::http::{self, carry_out};
 use crate::logging;
 use crate::metrics::M;
 use crate::plugin::{Held, Plugin};
@@ -35,8 +36,9 @@ use crate::text::{line, push_duration, push_quoted, push_u64};
 /// How long a lease lasts unless renewed. The poller renews it every tick
 /// (at least every `TICK_MAX_MS`), so it lapses only when its VM is gone.
 const LEASE_MS: u64 = 3_000;
-/// Longest time between two ticks.
-const TICK_MAX_MS: u64 = 1_000;
+/// Longest time between two ticks: how stale this VM's copy of the headers
+/// and Envoy's counters may be.
+const TICK_MAX_MS: u64 = 200;
 /// How often held requests are looked at.
 pub const HOLD_POLL_MS: u64 = 20;
 /// How long past its timeout a call may stay unanswered before the poller
@@ -59,6 +61,8 @@ pub struct Root {
     /// The last refused-headers line logged as a warning: a provider that keeps
     /// sending the same bad header is reported once, then at debug level.
     refused_line: String,
+    /// This VM's linear memory as last added to the `wasm_memory_bytes` gauge.
+    memory_reported: u64,
 }
 
 struct Poller {
@@ -87,6 +91,7 @@ impl Root {
             rng: Rng::new(now_ms() ^ u64::from(id) << 32),
             failing: false,
             refused_line: String::new(),
+            memory_reported: 0,
         }
     }
 }
@@ -149,6 +154,13 @@ impl RootContext for Root {
                 .flatten(),
         };
         let config = match config::parse(bytes.as_deref().unwrap_or_default()) {
+            Ok(config) if config.target.response() && !cfg!(feature = "response-target") => {
+                logging::error(
+                    "invalid configuration: target: responses need the build with the response target, \
+                     header_augmenter_response.wasm; this one adds headers to requests only",
+                );
+                return false;
+            }
             Ok(config) => config,
             Err(e) => {
                 logging::error(&line(&["invalid configuration: ", &e.message()]));
@@ -156,7 +168,12 @@ impl RootContext for Root {
             }
         };
         logging::info(&describe(&config));
-        let plugin = Plugin::new(config, &plugin_name(), Rc::clone(&self.held));
+        let plugin = Plugin::new(
+            config,
+            &property("plugin_name"),
+            property("plugin_root_id"),
+            Rc::clone(&self.held),
+        );
         let same_key = self.plugin.as_ref().is_some_and(|p| p.key == plugin.key);
         match self.poller.as_mut() {
             // Reconfigured, same provider: keep polling, with the new timings.
@@ -167,7 +184,10 @@ impl RootContext for Root {
             _ => self.poller = None,
         }
         plugin.ensure_lease();
-        self.plugin = Some(Rc::new(plugin));
+        plugin.sync();
+        let plugin = Rc::new(plugin);
+        http::register(self.id, Rc::clone(&plugin));
+        self.plugin = Some(plugin);
         // The lease is sought on the first tick, not here: Envoy configures (and
         // discards) a VM of its own at start, whose timer never fires.
         set_tick(1);
@@ -179,9 +199,12 @@ impl RootContext for Root {
             return;
         };
         let now = now_ms();
+        plugin.sync();
         self.keep_lease(&plugin, now);
         self.poll(&plugin, now);
         self.serve_held(&plugin, now);
+        plugin.metrics.flush();
+        self.report_memory(&plugin);
         if self.poller.is_some() {
             if let Some((fetched_at, _, _)) = plugin.record_times() {
                 let age_s = now.saturating_sub(fetched_at) / 1000;
@@ -189,17 +212,6 @@ impl RootContext for Root {
             }
         }
         self.arm_timer(now);
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Augmenter {
-            context_id,
-            plugin: self.plugin.clone(),
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
     }
 }
 
@@ -341,6 +353,7 @@ impl Root {
             // Shared data refuses only a CAS mismatch, and none is given here.
             logging::error("could not publish the headers to shared data");
         }
+        plugin.sync();
         metrics.inc(M::FetchesSucceeded);
         self.report(plugin, now);
         if changed || self.failing {
@@ -399,6 +412,18 @@ impl Root {
         }
     }
 
+    /// Adds the change in this VM's linear memory to the `wasm_memory_bytes`
+    /// gauge, which so sums the memory of the plugin's VMs. (A VM a reload
+    /// discards keeps its last share: Envoy does not tell a module it is going.)
+    fn report_memory(&mut self, plugin: &Plugin) {
+        let bytes = core::arch::wasm32::memory_size(0) as u64 * 65_536;
+        plugin.metrics.adjust(
+            M::WasmMemoryBytes,
+            bytes as i64 - self.memory_reported as i64,
+        );
+        self.memory_reported = bytes;
+    }
+
     /// Releases the held requests whose wait is over: headers arrived, the
     /// policy releases them, or `wait_timeout` passed.
     fn serve_held(&self, plugin: &Plugin, now: u64) {
@@ -414,11 +439,12 @@ impl Root {
                 continue;
             };
             self.held.remove(context_id);
+            let metrics = &plugin.metrics;
             if hostcalls::set_effective_context(context_id).is_err() {
-                continue; // the stream is gone
+                metrics.inc(M::RequestsHeldCancelled); // the client went away meanwhile
+                continue;
             }
             acted = true;
-            let metrics = &plugin.metrics;
             match decision {
                 policy::Decision::Apply => metrics.inc(M::RequestsHeldResumed),
                 policy::Decision::Continue => metrics.inc(M::RequestsHeldContinued),
@@ -536,8 +562,9 @@ fn describe_refused(refused: &[Refused]) -> String {
     text
 }
 
-fn plugin_name() -> String {
-    hostcalls::get_property(vec!["plugin_name"])
+/// A string property of the plugin, such as `plugin_name`; empty if absent.
+fn property(name: &str) -> String {
+    hostcalls::get_property(vec![name])
         .ok()
         .flatten()
         .and_then(|b| String::from_utf8(b).ok())

@@ -3,7 +3,7 @@ merge policy, validation of what the provider sends, and the metrics."""
 
 import json
 
-from envoy import STAT_PREFIX, Envoy, bootstrap, cluster, eventually, wasm_filter
+from envoy import STAT_PREFIX, WASM_RESPONSE, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
 from servers import Provider
 
 TOKEN = {"Authorization": "Bearer t1", "X-Tenant": "acme"}
@@ -22,6 +22,7 @@ def test_provider_headers_reach_the_upstream(start_envoy, provider, upstream):
     _, path, headers = provider.calls[0]
     assert path == "/headers"
     assert headers["host"] == "sidecar"
+    envoy.settle()
     assert envoy.stat("fetches_succeeded") >= 1
     assert envoy.stat("requests_augmented") >= 1
     assert envoy.stat("headers_current") == 2
@@ -86,6 +87,7 @@ def test_refused_entries_are_dropped_and_the_valid_ones_applied(start_envoy, pro
         assert name not in headers, name
     assert "x-envoy-upstream-rq-timeout-ms" not in headers
     # Every VM that fetched counted 7 refusals per response.
+    envoy.settle()
     assert envoy.stat("headers_refused") == 7 * envoy.stat("fetches_succeeded") > 0
     log = envoy.log()
     assert 'refused 7 provider headers: "host" (reserved name' in log
@@ -98,6 +100,7 @@ def test_requests_pass_without_headers_until_the_first_good_fetch(start_envoy, p
     status, _, body = envoy.request("/")
     assert status == 200
     assert "authorization" not in body["headers"]
+    envoy.settle()
     assert envoy.stat("requests_without_headers") == 1
     assert envoy.stat("requests_augmented") == 0
 
@@ -115,7 +118,17 @@ def test_every_metric_is_defined_at_start(start_envoy, provider):
     assert names == {"provider_calls", "fetches_succeeded", "fetches_failed", "headers_refused",
                      "requests_augmented", "requests_without_headers", "requests_denied", "requests_held",
                      "requests_held_resumed", "requests_held_continued", "requests_held_denied",
-                     "requests_held_cancelled", "headers_current", "cache_age_seconds"}
+                     "requests_held_cancelled", "headers_current", "cache_age_seconds", "wasm_memory_bytes"}
+
+
+def test_the_vms_linear_memory_is_reported(start_envoy, provider):
+    envoy = start_envoy(config(), concurrency=2)
+    # Three VMs (the main thread's and two workers'), each a whole number of 64 KiB pages.
+    memory = eventually(lambda: envoy.stat("wasm_memory_bytes"), what="the memory gauge")
+    envoy.settle()
+    memory = envoy.stat("wasm_memory_bytes")
+    assert memory % 65536 == 0
+    assert 3 * 65536 <= memory <= 3 * 2 * 1024 * 1024, memory
 
 
 def test_two_plugins_in_one_vm_keep_their_own_headers(tmp_path, provider, upstream):
@@ -131,6 +144,7 @@ def test_two_plugins_in_one_vm_keep_their_own_headers(tmp_path, provider, upstre
         with Envoy(tmp_path, cfg) as envoy:
             headers = eventually(lambda: (h := envoy.upstream_headers()).get("x-from-second") and h)
             assert headers.get("x-from-first") == "1"
+            envoy.settle()
             stats = envoy.stats()
             assert stats["wasmcustom.header_augmenter.first.requests_augmented"] >= 1
             assert stats["wasmcustom.header_augmenter.second.requests_augmented"] >= 1
@@ -147,7 +161,7 @@ def test_static_headers_are_added_and_the_provider_wins_a_clash(start_envoy, pro
 
 def test_target_response_adds_to_the_response_only(start_envoy, provider, upstream):
     provider.set(body=TOKEN)
-    envoy = start_envoy(config(target="response"))
+    envoy = start_envoy(config(target="response"), wasm=WASM_RESPONSE)
     eventually(lambda: envoy.stat("fetches_succeeded"))
     status, headers, body = envoy.request("/")
     assert headers["authorization"] == "Bearer t1"
@@ -156,7 +170,20 @@ def test_target_response_adds_to_the_response_only(start_envoy, provider, upstre
 
 def test_target_both(start_envoy, provider):
     provider.set(body=TOKEN)
-    envoy = start_envoy(config(target="both"))
+    envoy = start_envoy(config(target="both"), wasm=WASM_RESPONSE)
     eventually(lambda: envoy.stat("fetches_succeeded"))
     status, headers, body = envoy.request("/")
     assert headers["authorization"] == body["headers"]["authorization"] == "Bearer t1"
+
+
+def test_the_request_build_says_which_build_does_responses(tmp_path):
+    result = validate(tmp_path, bootstrap(1, 2, [wasm_filter(config(target="both"))]))
+    assert result.returncode != 0
+    assert ("invalid configuration: target: responses need the build with the response target, "
+            "header_augmenter_response.wasm; this one adds headers to requests only") in result.stdout + result.stderr
+
+
+def test_the_response_build_does_requests_too(start_envoy, provider):
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config(), wasm=WASM_RESPONSE)
+    assert eventually(lambda: envoy.upstream_headers().get("authorization")) == "Bearer t1"

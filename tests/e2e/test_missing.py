@@ -20,6 +20,7 @@ def test_first_requests_wait_for_a_slow_first_fetch_even_with_continue(start_env
     started = time.monotonic()
     assert envoy.upstream_headers().get("authorization") == "Bearer t1"
     assert time.monotonic() - started < 1.0
+    envoy.settle()
     assert envoy.stat("requests_held_resumed") == 1
 
 
@@ -30,6 +31,7 @@ def test_continue_forwards_without_headers_once_the_first_fetch_failed(start_env
     headers = envoy.upstream_headers()
     assert "authorization" not in headers
     assert headers["x-static"] == "s"  # static headers are added regardless
+    envoy.settle()
     assert envoy.stat("requests_without_headers") == 1
 
 
@@ -42,6 +44,7 @@ def test_deny_answers_locally_and_the_upstream_sees_nothing(start_envoy, provide
     assert headers["x-header-augmenter-denied"] == "not-fetched"
     assert body == "header-augmenter: no headers from the provider yet\n"
     assert upstream.requests == []
+    envoy.settle()
     assert envoy.stat("requests_denied") == 1
 
 
@@ -79,6 +82,7 @@ def test_wait_holds_requests_until_the_provider_answers(start_envoy, provider):
     assert time.monotonic() - released < 2.0
     assert [r[0] for r in results] == [200, 200, 200]
     assert all(r[2]["headers"]["authorization"] == "Bearer t1" for r in results)
+    envoy.settle()
     assert envoy.stat("requests_held_resumed") == 3
 
 
@@ -92,20 +96,24 @@ def test_wait_denies_after_wait_timeout(start_envoy, provider, upstream):
     assert (status, headers["x-header-augmenter-denied"]) == (504, "wait-timeout")
     assert 0.35 <= waited < 1.0, waited
     assert upstream.requests == []
+    envoy.settle()
     assert (envoy.stat("requests_held"), envoy.stat("requests_held_denied"), envoy.stat("requests_denied")) == (1, 1, 1)
 
 
 def test_a_client_that_leaves_while_held_leaves_nothing_behind(start_envoy, provider):
     provider.set(status=503, body="down")
-    envoy = start_envoy(config(on_missing="wait", wait_timeout="10s"))
+    envoy = start_envoy(config(on_missing="wait", wait_timeout="1s"))
     eventually(lambda: envoy.stat("fetches_failed") >= 1)
     client = socket.create_connection(("127.0.0.1", envoy.port))
     client.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
     eventually(lambda: envoy.stat("requests_held") == 1)
     client.close()
-    eventually(lambda: envoy.stat("requests_held_cancelled") == 1, what="the held request to be cancelled")
+    # Noticed when the request's turn comes (here its wait_timeout): the stream is gone.
+    eventually(lambda: envoy.stat("requests_held_cancelled") == 1, timeout=3,
+               what="the held request to be cancelled")
     provider.set(body=TOKEN)
     eventually(lambda: envoy.stat("fetches_succeeded") == 1, timeout=5)
     assert envoy.upstream_headers().get("authorization") == "Bearer t1"
+    envoy.settle()
     assert (envoy.stat("requests_held"), envoy.stat("requests_held_resumed")) == (1, 0)
     assert "error" not in [line.split("][")[2] for line in envoy.log().splitlines() if "[wasm]" in line]

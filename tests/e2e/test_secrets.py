@@ -3,7 +3,7 @@ log level, however the provider behaves."""
 
 import json
 
-from envoy import eventually
+from envoy import WASM_RESPONSE, eventually
 
 CANARY = "canary-7f3a9c1e5b"
 # static_headers are configuration: Envoy itself prints its configuration at
@@ -19,7 +19,7 @@ def test_no_provider_value_in_a_trace_level_log(start_envoy, provider):
     # for production.
     envoy = start_envoy(json.dumps({"header_cache_expiry": "1s", "header_providing_service_timeout": "300ms",
                                     "static_headers": {"x-static-key": STATIC_CANARY}, "target": "both"}),
-                        log_level="trace", component_log_level="router:info,http:info")
+                        log_level="trace", component_log_level="router:info,http:info", wasm=WASM_RESPONSE)
     provider.set(body={"Authorization": f"Bearer {CANARY}-1", "X-Key": f"{CANARY}-key",
                        "host": f"{CANARY}-refused", "x-bad": f"{CANARY}\r\n"})
     eventually(lambda: envoy.upstream_headers().get("x-key") == f"{CANARY}-key")

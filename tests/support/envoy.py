@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-WASM = ROOT / "dist" / "header_augmenter.wasm"
+WASM = Path(os.environ.get("HEADER_AUGMENTER_WASM", ROOT / "dist" / "header_augmenter.wasm"))
+# The build that also adds headers to responses (target: response or both).
+WASM_RESPONSE = ROOT / "dist" / "header_augmenter_response.wasm"
 ENVOY = Path(os.environ.get("ENVOY", ROOT / ".venv" / "bin" / "envoy"))
 
 PLUGIN_NAME = "header_augmenter"
@@ -46,7 +48,7 @@ def cluster(name: str, port: int) -> dict:
 
 
 def wasm_filter(configuration: str | None, name=PLUGIN_NAME, vm_id="header_augmenter",
-                wasm: Path = WASM, vm_configuration: str | None = None) -> dict:
+                wasm: Path | None = None, vm_configuration: str | None = None) -> dict:
     """The Wasm HTTP filter. A different `vm_configuration` makes Envoy start new VMs."""
     config = {
         "name": name,
@@ -54,7 +56,7 @@ def wasm_filter(configuration: str | None, name=PLUGIN_NAME, vm_id="header_augme
         "vm_config": {
             "vm_id": vm_id,
             "runtime": "envoy.wasm.runtime.v8",
-            "code": {"local": {"filename": str(wasm)}},
+            "code": {"local": {"filename": str(wasm or WASM)}},
         },
     }
     if vm_configuration is not None:
@@ -121,7 +123,7 @@ class Envoy:
     """One Envoy process. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, workdir: Path, config: dict, concurrency=1, log_level="info",
-                 component_log_level="wasm:debug", extra_args=()):
+                 component_log_level="wasm:debug", extra_args=(), wrapper=()):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config
@@ -129,19 +131,20 @@ class Envoy:
         self.log_level = log_level
         self.component_log_level = component_log_level
         self.extra_args = list(extra_args)
+        self.wrapper = list(wrapper)  # e.g. ["taskset", "-c", "0"]
         self.log_path = self.workdir / "envoy.log"
         self.proc = None
         self.admin_port = None
         self.port = None
 
     def start(self):
-        if not WASM.exists():
+        if not WASM.exists() or not WASM_RESPONSE.exists():
             raise RuntimeError(f"{WASM} is missing: run scripts/build.sh first")
         config_path = self.workdir / "envoy.json"
         config_path.write_text(json.dumps(self.config, indent=1))
         admin_path = self.workdir / "admin.txt"
         admin_path.unlink(missing_ok=True)
-        args = [str(ENVOY), "-c", str(config_path), "--concurrency", str(self.concurrency),
+        args = [*self.wrapper, str(ENVOY), "-c", str(config_path), "--concurrency", str(self.concurrency),
                 "--disable-hot-restart", "--admin-address-path", str(admin_path),
                 "-l", self.log_level]
         if self.component_log_level:
@@ -231,6 +234,11 @@ class Envoy:
             if re.fullmatch(r"\d+", value.strip()):
                 out[name.strip()] = int(value)
         return out
+
+    def settle(self):
+        """Waits for the filter's counts to reach Envoy: each VM adds them to
+        Envoy's counters on its root context's tick, at least every 200 ms."""
+        time.sleep(0.3)
 
     def stat(self, metric: str) -> int:
         return self.stats().get(STAT_PREFIX + metric, 0)

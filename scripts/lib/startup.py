@@ -1,0 +1,104 @@
+"""Start-up cost of the filter: the time from starting Envoy to /ready with
+and without the filter, and the latency of the first request after ready
+(and whether it already carries the provider's headers). Runs alternate
+between the two variants; medians and worst cases are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
+
+from envoy import ENVOY, ROOT, WASM, bootstrap, wasm_filter  # noqa: E402
+from servers import Provider, Upstream  # noqa: E402
+
+
+def get(port: int, path: str, timeout=5.0):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def run_once(config: dict, workdir: Path) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "envoy.json").write_text(json.dumps(config))
+    admin_path = workdir / "admin.txt"
+    admin_path.unlink(missing_ok=True)
+    started = time.monotonic()
+    proc = subprocess.Popen([str(ENVOY), "-c", str(workdir / "envoy.json"), "--concurrency", "2",
+                             "--disable-hot-restart", "--admin-address-path", str(admin_path), "-l", "error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while not (admin_path.exists() and admin_path.read_text().strip()):
+            time.sleep(0.002)
+        admin = int(admin_path.read_text().strip().rsplit(":", 1)[1])
+        while True:
+            try:
+                if get(admin, "/ready", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.002)
+        ready = time.monotonic() - started
+        listeners = json.loads(get(admin, "/listeners?format=json")[1])
+        port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+        sent = time.monotonic()
+        status, body = get(port, "/")
+        first = time.monotonic() - sent
+        headers = json.loads(body)["headers"] if status == 200 else {}
+        return {"ready_ms": ready * 1000, "first_request_ms": first * 1000, "status": status,
+                "had_headers": headers.get("authorization") == "Bearer startup"}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    out = ROOT / "target" / "startup"
+    provider, upstream = Provider(), Upstream()
+    provider.set(body={"Authorization": "Bearer startup"})
+    variants = {
+        "no filter": bootstrap(provider.port, upstream.port, []),
+        "header-augmenter": bootstrap(provider.port, upstream.port, [wasm_filter("{}", wasm=WASM)]),
+    }
+    results = {name: [] for name in variants}
+    try:
+        for i in range(args.runs):
+            for name, config in variants.items():
+                results[name].append(run_once(config, out / name.replace(" ", "_")))
+    finally:
+        provider.stop()
+        upstream.stop()
+    lines = [f"Envoy 1.40, --concurrency 2, {args.runs} starts of each, alternated; provider on loopback.", "",
+             "| variant | start to /ready, median | worst | first request after ready, median | worst | first request had the headers |",
+             "|---|---|---|---|---|---|"]
+    for name, rows in results.items():
+        ready = [r["ready_ms"] for r in rows]
+        first = [r["first_request_ms"] for r in rows]
+        had = "-" if name == "no filter" else f"{sum(r['had_headers'] for r in rows)} of {len(rows)}"
+        lines.append(f"| {name} | {statistics.median(ready):.0f} ms | {max(ready):.0f} ms | "
+                     f"{statistics.median(first):.1f} ms | {max(first):.1f} ms | {had} |")
+    table = "\n".join(lines)
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(table + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
