@@ -4,7 +4,10 @@
 # client-side `kubectl apply` under 256 KiB. Prints the figures; exits 1 if a
 # limit is crossed.
 #
-#   scripts/configmap.sh      writes dist/header-augmenter-configmap.yaml
+#   scripts/configmap.sh [--response]   writes dist/header-augmenter-configmap.yaml
+#
+# --response ships the build that also adds headers to responses
+# (dist/header_augmenter_response.wasm), under the same file name.
 #
 # It copies dist/header_augmenter.wasm into configmap/wasm/ (building it first
 # if needed), so `kubectl kustomize configmap/envoyfilter` and
@@ -13,10 +16,12 @@ set -euo pipefail
 source "$(dirname "$0")/lib/tools.sh"
 cd "$ROOT"
 ensure_kubectl
-[ -f dist/header_augmenter.wasm ] || scripts/build.sh
-cp dist/header_augmenter.wasm configmap/wasm/header_augmenter.wasm
+artifact=dist/header_augmenter.wasm
+[ "${1:-}" = --response ] && artifact=dist/header_augmenter_response.wasm
+[ -f "$artifact" ] || scripts/build.sh
+cp "$artifact" configmap/wasm/header_augmenter.wasm
 out=dist/header-augmenter-configmap.yaml
 kubectl kustomize configmap/ > "$out"
 ensure_venv
 printf '%s\n' "$out:"
-"$VENV/bin/python" scripts/lib/configmap_limits.py "$out" dist/header_augmenter.wasm
+"$VENV/bin/python" scripts/lib/configmap_limits.py "$out" "$artifact"
