@@ -60,24 +60,29 @@ build() {
   # wasm-snip replaces bodies with `unreachable`, so wasm-opt can drop all they call:
   # - formatting and panicking code: the filter never panics (clippy enforces it),
   #   so those paths are dead; if one ran anyway the VM would trap, as a panic does;
-  # - the proxy-wasm SDK's default trait methods (`proxy_wasm::traits::*`, mangled
-  #   `_ZN10proxy_wasm6traits`): kept alive only by the trait objects' vtables. The
-  #   filter overrides every callback Envoy can reach and makes host calls through
-  #   `proxy_wasm::hostcalls`, never through a default method.
+  # - the proxy-wasm SDK's dispatcher, trait default methods and hostcall
+  #   wrappers, and the hash maps only the dispatcher uses: the filter has its
+  #   own callbacks (src/exports.rs) and host calls (src/host.rs) and no HashMap.
+  #   The SDK's exports are removed below, but the functions their vtables and
+  #   lazy statics point at stay in the module's function table, which binaryen
+  #   keeps whole, so they must be cut here. Every end-to-end test runs the
+  #   result, so a snipped function the filter did call would show as a trap.
   say "wasm-snip"
   "$WASM_SNIP" --snip-rust-fmt-code --snip-rust-panicking-code \
-    --pattern '^_ZN10proxy_wasm6traits' -o "$work/snipped.wasm" "$cargo_out"
+    --pattern '^_ZN10proxy_wasm(6traits|9hostcalls|10dispatcher)' --pattern 'hashbrown|foldhash' \
+    -o "$work/snipped.wasm" "$cargo_out"
 
-  # Exports Envoy looks up and may call. Every other proxy_on_* callback the SDK
-  # exports is removed: Envoy skips a callback a module does not export, and
-  # each one it calls costs about a microsecond per request. The filter's own
-  # (src/exports.rs says why) are renamed below to the names Envoy looks up,
-  # in place of the SDK's. A new callback in src/ must be added here and in
-  # tests/e2e/test_artifact.py.
-  local keep=(memory _initialize malloc proxy_abi_version_0_2_1
-    proxy_on_tick proxy_on_http_call_response
-    header_augmenter_on_configure header_augmenter_on_request_headers)
+  # Exports Envoy looks up and may call: the module's memory, the SDK's
+  # `malloc` and ABI version, and the filter's own callbacks (src/exports.rs
+  # says why so few), renamed below to the names Envoy looks up, in place of
+  # the SDK's, which are removed with all the SDK code only they reach.
+  # A new callback in src/ must be added here and in tests/e2e/test_artifact.py.
+  local keep=(memory malloc proxy_abi_version_0_2_1
+    header_augmenter_on_configure header_augmenter_on_tick
+    header_augmenter_on_http_call_response header_augmenter_on_request_headers)
   local renames=(header_augmenter_on_configure=proxy_on_configure
+    header_augmenter_on_tick=proxy_on_tick
+    header_augmenter_on_http_call_response=proxy_on_http_call_response
     header_augmenter_on_request_headers=proxy_on_request_headers)
   if [ "$flavor" = response ]; then
     keep+=(header_augmenter_on_response_headers)

@@ -9,10 +9,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, MapType};
 
-use crate::clock::{now_ms, set_tick};
+use crate::host::{self, now_ms, set_tick};
 use crate::metrics::M;
 use crate::plugin::Plugin;
 use crate::policy::{self, Decision};
@@ -39,9 +38,7 @@ fn current_plugin() -> Option<Rc<Plugin>> {
         [] => None,
         [(_, only)] => Some(Rc::clone(only)),
         several => {
-            let root_id = hostcalls::get_property(vec!["plugin_root_id"])
-                .ok()
-                .flatten()?;
+            let root_id = host::property("plugin_root_id")?;
             several
                 .iter()
                 .find(|(_, p)| p.root_id.as_bytes() == root_id)

@@ -2,8 +2,10 @@
 //! a header-providing service to every request.
 //!
 //! The pure core (parsing, validation, scheduling) compiles everywhere and is
-//! unit-tested on the host; the host adapter (contexts, logging, metrics)
-//! exists only in the `.wasm`.
+//! unit-tested on the host; the host adapter (exports, host calls, contexts,
+//! logging, metrics) exists only in the `.wasm`. From the proxy-wasm crate it
+//! uses the ABI's types and its `malloc` and ABI-version exports; the
+//! callbacks and host calls are its own (exports.rs and host.rs say why).
 //!
 //! ```text
 //! provider body --provider::judge--> HeaderSet --encode--> shared data
@@ -23,9 +25,9 @@ pub mod structpb;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]
-mod clock;
-#[cfg(target_arch = "wasm32")]
 mod exports;
+#[cfg(target_arch = "wasm32")]
+mod host;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
@@ -50,10 +52,3 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 #[cfg(all(target_arch = "wasm32", feature = "talc"))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
-#[cfg(target_arch = "wasm32")]
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|context_id| -> Box<dyn proxy_wasm::traits::RootContext> {
-        Box::new(root::Root::new(context_id))
-    });
-}}

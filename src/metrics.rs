@@ -12,8 +12,9 @@
 
 use std::cell::Cell;
 
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
+
+use crate::host;
 
 /// Every metric, in the order of `NAMES`.
 #[derive(Clone, Copy)]
@@ -76,7 +77,7 @@ impl Metrics {
             } else {
                 MetricType::Gauge
             };
-            *id = hostcalls::define_metric(kind, &crate::text::line(&[&prefix, name])).ok();
+            *id = host::define_metric(kind, &crate::text::line(&[&prefix, name]));
         }
         Metrics {
             ids,
@@ -104,7 +105,7 @@ impl Metrics {
         for (count, id) in self.unflushed.iter().zip(self.ids) {
             let n = count.replace(0);
             if let (Some(id), true) = (id, n > 0) {
-                let _ = hostcalls::increment_metric(id, n.min(i64::MAX as u64) as i64);
+                host::increment_metric(id, n.min(i64::MAX as u64) as i64);
             }
         }
     }
@@ -112,14 +113,14 @@ impl Metrics {
     /// Moves a gauge by `delta` at once: for a gauge every VM adds its share to.
     pub fn adjust(&self, m: M, delta: i64) {
         if let (Some(id), true) = (self.id(m), delta != 0) {
-            let _ = hostcalls::increment_metric(id, delta);
+            host::increment_metric(id, delta);
         }
     }
 
     /// Sets a gauge.
     pub fn set(&self, m: M, value: u64) {
         if let Some(id) = self.id(m) {
-            let _ = hostcalls::record_metric(id, value);
+            host::record_metric(id, value);
         }
     }
 }

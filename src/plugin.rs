@@ -10,11 +10,11 @@
 use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MapType, Status};
+use proxy_wasm::types::MapType;
 
 use crate::config::Config;
 use crate::headers::HeaderSet;
+use crate::host;
 use crate::metrics::Metrics;
 use crate::policy::{Availability, Denial};
 use crate::schedule::servable;
@@ -91,7 +91,8 @@ impl Plugin {
         let Ok(mut cache) = self.cache.try_borrow_mut() else {
             return;
         };
-        if let Ok((data, cas)) = hostcalls::get_shared_data(&self.key) {
+        let (data, cas) = host::shared_data(&self.key);
+        {
             if cas != cache.cas {
                 cache.cas = cas;
                 // A record another build of the filter wrote (another layout
@@ -141,28 +142,24 @@ impl Plugin {
 
     /// Answers the current request locally, saying why.
     pub fn deny(&self, why: Denial) {
-        let headers = vec![
+        let headers = [
             ("x-header-augmenter-denied", why.code()),
             ("content-type", "text/plain"),
         ];
-        let _ = hostcalls::send_http_response(
-            self.config.deny_status,
-            headers,
-            Some(why.body().as_bytes()),
-        );
+        host::send_response(self.config.deny_status, &headers, why.body());
     }
 
     /// The poller lease as it stands, with its CAS.
     pub fn lease_with_cas(&self) -> (Option<Lease>, Option<u32>) {
-        match hostcalls::get_shared_data(&self.lease_key) {
-            Ok((data, cas)) => (data.as_deref().and_then(Lease::decode), cas),
-            Err(_) => (None, None),
-        }
+        let (data, cas) = host::shared_data(&self.lease_key);
+        (data.as_deref().and_then(Lease::decode), cas)
     }
 
     /// Writes the lease if its CAS is still `cas`; returns the new CAS.
     pub fn write_lease(&self, lease: Lease, cas: Option<u32>) -> Option<u32> {
-        hostcalls::set_shared_data(&self.lease_key, Some(&lease.encode()), cas).ok()?;
+        if !host::set_shared_data(&self.lease_key, &lease.encode(), cas) {
+            return None;
+        }
         self.lease_with_cas().1
     }
 
@@ -171,14 +168,13 @@ impl Plugin {
     /// configurations run on Envoy's main thread before any worker's VM ticks.
     pub fn ensure_lease(&self) {
         if let (None, None) = self.lease_with_cas() {
-            let _ =
-                hostcalls::set_shared_data(&self.lease_key, Some(&Lease::VACANT.encode()), None);
+            host::set_shared_data(&self.lease_key, &Lease::VACANT.encode(), None);
         }
     }
 
     /// Makes `record` the published record for every VM of this Envoy.
-    pub fn publish(&self, record: &Record) -> Result<(), Status> {
-        hostcalls::set_shared_data(&self.key, Some(&record.encode()), None)
+    pub fn publish(&self, record: &Record) -> bool {
+        host::set_shared_data(&self.key, &record.encode(), None)
     }
 }
 
@@ -227,9 +223,9 @@ impl View<'_> {
         };
         for (name, value) in set.iter() {
             if config.overwrite {
-                let _ = hostcalls::set_map_value(map, name, Some(value));
-            } else if let Ok(None) = hostcalls::get_map_value_bytes(map, name) {
-                let _ = hostcalls::add_map_value(map, name, value);
+                host::replace_header(map, name, value);
+            } else if host::header(map, name).is_none() {
+                host::add_header(map, name, value);
             }
         }
     }

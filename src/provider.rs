@@ -41,7 +41,8 @@ pub enum Failure {
         name: String,
         kind: Kind,
     },
-    AllRefused(usize),
+    /// Every entry was refused; the refusals, each to be counted and logged.
+    AllRefused(Vec<Refused>),
 }
 
 impl Failure {
@@ -86,9 +87,9 @@ impl Failure {
                 out.push_str(kind.noun());
                 out.push_str(", not a string");
             }
-            Failure::AllRefused(count) => {
+            Failure::AllRefused(refused) => {
                 out.push_str("all ");
-                push_u64(out, *count as u64);
+                push_u64(out, refused.len() as u64);
                 out.push_str(" of its headers were refused");
             }
         }
@@ -119,7 +120,7 @@ pub fn judge(
     let offered = entries.len();
     let (set, refused) = headers::validate(entries);
     if set.is_empty() && offered > 0 {
-        return Err(Failure::AllRefused(offered));
+        return Err(Failure::AllRefused(refused));
     }
     Ok(Accepted { set, refused })
 }
@@ -341,11 +342,15 @@ mod tests {
     }
 
     #[test]
-    fn a_response_whose_every_header_is_refused_is_a_failure() {
-        assert_eq!(
-            ok(r#"{"host": "a", ":path": "/"}"#).unwrap_err(),
-            Failure::AllRefused(2)
-        );
+    fn a_response_whose_every_header_is_refused_is_a_failure_that_keeps_the_refusals() {
+        let Failure::AllRefused(refused) = ok(r#"{"host": "a", ":path": "/"}"#).unwrap_err() else {
+            panic!("not AllRefused");
+        };
+        let why: Vec<Refusal> = refused.iter().map(|r| r.why).collect();
+        assert_eq!(why, [Refusal::Reserved, Refusal::PseudoHeader]);
+        let mut text = String::new();
+        Failure::AllRefused(refused).describe(&mut text);
+        assert_eq!(text, "all 2 of its headers were refused");
     }
 
     #[test]

@@ -13,15 +13,12 @@
 //! requests are held.
 
 use std::rc::Rc;
-use std::time::Duration;
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, RootContext};
 use proxy_wasm::types::{BufferType, LogLevel, MapType};
 
-use crate::clock::{now_ms, set_tick};
 use crate::config::{self, Config};
 use crate::headers::{HeaderSet, Refused};
+use crate::host::{self, now_ms, set_tick};
 use crate::http::{self, carry_out};
 use crate::logging;
 use crate::metrics::M;
@@ -82,6 +79,10 @@ struct Call {
 }
 
 impl Root {
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     pub fn new(id: u32) -> Root {
         Root {
             id,
@@ -96,14 +97,9 @@ impl Root {
     }
 }
 
-impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
+impl Root {
+    /// A provider call ended: judge the response, publish or back off.
+    pub fn on_http_call_response(&mut self, token: u32, body_size: usize) {
         let Some(plugin) = self.plugin.clone() else {
             return;
         };
@@ -117,16 +113,8 @@ impl Context for Root {
         if let Some(p) = self.poller.as_mut() {
             p.call = None;
         }
-        let header = |name| {
-            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
-                .ok()
-                .flatten()
-        };
-        let read_body = || {
-            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-        };
+        let header = |name| host::header(MapType::HttpCallResponseHeaders, name);
+        let read_body = || host::buffer(BufferType::HttpCallResponseBody, 0, body_size);
         let now = now_ms();
         match provider::judge(header(":status").as_deref(), body_size, read_body) {
             Ok(accepted) => {
@@ -143,15 +131,13 @@ impl Context for Root {
         self.serve_held(&plugin, now);
         self.arm_timer(now);
     }
-}
 
-impl RootContext for Root {
-    fn on_configure(&mut self, size: usize) -> bool {
+    /// The plugin's configuration, new or changed: false (and one error line)
+    /// if it is invalid, which fails the plugin.
+    pub fn on_configure(&mut self, size: usize) -> bool {
         let bytes = match size {
             0 => None,
-            _ => hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size)
-                .ok()
-                .flatten(),
+            _ => host::buffer(BufferType::PluginConfiguration, 0, size),
         };
         let config = match config::parse(bytes.as_deref().unwrap_or_default()) {
             Ok(config) if config.target.response() && !cfg!(feature = "response-target") => {
@@ -194,7 +180,7 @@ impl RootContext for Root {
         true
     }
 
-    fn on_tick(&mut self) {
+    pub fn on_tick(&mut self) {
         let Some(plugin) = self.plugin.clone() else {
             return;
         };
@@ -290,16 +276,9 @@ impl Root {
             (":authority", config.provider.authority.as_str()),
             ("accept", "application/json"),
         ];
-        let timeout = Duration::from_millis(config.timeout_ms);
         plugin.metrics.inc(M::ProviderCalls);
-        match hostcalls::dispatch_http_call(
-            &config.provider.cluster,
-            headers,
-            None,
-            vec![],
-            timeout,
-        ) {
-            Ok(token) => {
+        match host::http_call(&config.provider.cluster, &headers, config.timeout_ms) {
+            Some(token) => {
                 if let Some(p) = self.poller.as_mut() {
                     p.call = Some(Call {
                         token,
@@ -307,7 +286,7 @@ impl Root {
                     });
                 }
             }
-            Err(_) => {
+            None => {
                 let cluster = config.provider.cluster.clone();
                 self.failed(plugin, Failure::NotDispatched { cluster }, now);
             }
@@ -321,16 +300,7 @@ impl Root {
         let fresh = p.schedule.succeeded(now, max_age_s, &mut self.rng);
         p.next_fetch_ms = fresh.refresh_at_ms;
         let metrics = &plugin.metrics;
-        metrics.add(M::HeadersRefused, accepted.refused.len() as u64);
-        let refused_line = describe_refused(&accepted.refused);
-        if refused_line != self.refused_line {
-            if !refused_line.is_empty() {
-                logging::warn(&refused_line);
-            }
-            self.refused_line = refused_line;
-        } else if !refused_line.is_empty() && logging::enabled(LogLevel::Debug) {
-            logging::debug(&refused_line);
-        }
+        self.report_refused(plugin, &accepted.refused);
         let changed = !plugin.same_names(&accepted.set);
         let mut text = String::from("fetched ");
         describe_set(&mut text, &accepted.set);
@@ -349,7 +319,7 @@ impl Root {
             refresh_at_ms: fresh.refresh_at_ms,
             set: accepted.set,
         };
-        if plugin.publish(&record).is_err() {
+        if !plugin.publish(&record) {
             // Shared data refuses only a CAS mismatch, and none is given here.
             logging::error("could not publish the headers to shared data");
         }
@@ -364,7 +334,26 @@ impl Root {
         self.failing = false;
     }
 
+    /// Counts refused provider headers and logs them by name: as a warning
+    /// when the list changed, at debug level when a provider keeps sending
+    /// the same bad headers.
+    fn report_refused(&mut self, plugin: &Plugin, refused: &[Refused]) {
+        plugin.metrics.add(M::HeadersRefused, refused.len() as u64);
+        let refused_line = describe_refused(refused);
+        if refused_line != self.refused_line {
+            if !refused_line.is_empty() {
+                logging::warn(&refused_line);
+            }
+            self.refused_line = refused_line;
+        } else if !refused_line.is_empty() && logging::enabled(LogLevel::Debug) {
+            logging::debug(&refused_line);
+        }
+    }
+
     fn failed(&mut self, plugin: &Plugin, failure: Failure, now: u64) {
+        if let Failure::AllRefused(refused) = &failure {
+            self.report_refused(plugin, refused);
+        }
         let Some(p) = self.poller.as_mut() else {
             return;
         };
@@ -440,7 +429,7 @@ impl Root {
             };
             self.held.remove(context_id);
             let metrics = &plugin.metrics;
-            if hostcalls::set_effective_context(context_id).is_err() {
+            if !host::set_effective_context(context_id) {
                 metrics.inc(M::RequestsHeldCancelled); // the client went away meanwhile
                 continue;
             }
@@ -451,11 +440,11 @@ impl Root {
                 _ => metrics.inc(M::RequestsHeldDenied),
             }
             if carry_out(plugin, decision) == proxy_wasm::types::Action::Continue {
-                let _ = hostcalls::resume_http_request();
+                host::resume_request();
             }
         }
         if acted {
-            let _ = hostcalls::set_effective_context(self.id);
+            host::set_effective_context(self.id);
         }
     }
 
@@ -478,12 +467,12 @@ impl Root {
 }
 
 /// A call that ended without a response, or with Envoy's 504, is a timeout
-/// when it lasted as long as the timeout allows.
+/// when it lasted as long as the timeout allows. (Envoy times the call on its
+/// monotonic clock, the filter on the wall clock: 10 ms of slack.)
 fn explain(failure: Failure, call: Call, now: u64, timeout_ms: u64) -> Failure {
+    let lasted = now.saturating_sub(call.started_ms);
     match failure {
-        Failure::NoResponse | Failure::Status(504)
-            if now.saturating_sub(call.started_ms) >= timeout_ms =>
-        {
+        Failure::NoResponse | Failure::Status(504) if lasted + 10 >= timeout_ms => {
             Failure::TimedOut { timeout_ms }
         }
         other => other,
@@ -564,9 +553,7 @@ fn describe_refused(refused: &[Refused]) -> String {
 
 /// A string property of the plugin, such as `plugin_name`; empty if absent.
 fn property(name: &str) -> String {
-    hostcalls::get_property(vec![name])
-        .ok()
-        .flatten()
+    host::property(name)
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_default()
 }

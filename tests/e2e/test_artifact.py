@@ -13,8 +13,8 @@ BUDGET = 100_000
 # (say on_request_body) fails here until the build keeps its export. No
 # proxy_on_context_create, proxy_on_delete, proxy_on_done or proxy_on_log: each
 # would be a call into the VM on every request (src/exports.rs).
-EXPORTS = {"memory", "_initialize", "malloc", "proxy_abi_version_0_2_1", "proxy_on_configure",
-           "proxy_on_tick", "proxy_on_http_call_response", "proxy_on_request_headers"}
+EXPORTS = {"memory", "malloc", "proxy_abi_version_0_2_1", "proxy_on_configure", "proxy_on_tick",
+           "proxy_on_http_call_response", "proxy_on_request_headers"}
 ARTIFACTS = {WASM: EXPORTS, WASM_RESPONSE: EXPORTS | {"proxy_on_response_headers"}}
 
 
