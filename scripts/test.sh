@@ -23,6 +23,7 @@ cargo fmt --check
 step "cargo clippy (host and wasm32)"
 cargo clippy --quiet --locked --all-targets -- -D warnings
 cargo clippy --quiet --locked --release --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet --locked --release --target wasm32-unknown-unknown --features response-target -- -D warnings
 
 step "unit tests"
 cargo test --quiet --locked

