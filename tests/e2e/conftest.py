@@ -6,7 +6,31 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 from envoy import Envoy, bootstrap, wasm_filter  # noqa: E402
-from servers import Provider, Upstream  # noqa: E402
+from servers import Answer, Provider, Upstream  # noqa: E402
+
+
+
+def credential_like(value: str) -> bool:
+    """Short values ("v", "acme") and plain words ("trailers", "chunked") are
+    not credentials and occur in ordinary log text; the check skips them."""
+    return len(value) >= 8 and not value.isalpha()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_provider_value_in_any_envoy_log():
+    """After the whole run: no header value any test provider offered appears
+    in the log of any Envoy the run started, each at trace level (but for the
+    router's and http codec's header dumps; see tests/support/envoy.py)."""
+    yield
+    secrets = {v for v in Answer.offered if credential_like(v)}
+    leaks = []
+    for envoy in Envoy.started:
+        if not envoy.log_path.exists():
+            continue
+        log = envoy.log_path.read_text(errors="replace")
+        leaks += [(str(envoy.log_path), value[:40]) for value in secrets if value in log]
+    assert not leaks, f"provider header values in Envoy logs: {leaks[:10]}"
+    assert Envoy.started and secrets, "the check saw no Envoy or no provider value"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 merge policy, validation of what the provider sends, and the metrics."""
 
 import json
+import socket
 
 from envoy import STAT_PREFIX, WASM_RESPONSE, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
 from servers import Provider
@@ -59,6 +60,31 @@ def test_overwrite_replaces_the_clients_value_whatever_its_case(start_envoy, pro
     assert [v for k, v in body["header_list"] if k == "x-tenant"] == ["acme"]
 
 
+def raw_request(envoy, header_lines: bytes) -> list[tuple[str, str]]:
+    """One HTTP/1.1 request written byte for byte (so a header can come twice,
+    in two cases, or empty); the headers the upstream received, in order."""
+    with socket.create_connection(("127.0.0.1", envoy.port)) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + header_lines + b"Connection: close\r\n\r\n")
+        raw = b""
+        while chunk := client.recv(65536):
+            raw += chunk
+    return [tuple(pair) for pair in json.loads(raw.split(b"\r\n\r\n", 1)[1])["header_list"]]
+
+
+def values(header_list, name):
+    return [v for k, v in header_list if k == name]
+
+
+def test_a_client_cannot_smuggle_its_own_value_past_overwrite(start_envoy, provider):
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config())
+    eventually(lambda: envoy.stat("fetches_succeeded"))
+    seen = raw_request(envoy, b"Authorization: Bearer forged-1\r\nauthorization: Bearer forged-2\r\n"
+                              b"X-TENANT: other\r\nx-tenant:\r\n")
+    assert values(seen, "authorization") == ["Bearer t1"]
+    assert values(seen, "x-tenant") == ["acme"]
+
+
 def test_overwrite_false_keeps_the_requests_own_value(start_envoy, provider):
     provider.set(body=TOKEN)
     envoy = start_envoy(config(overwrite=False))
@@ -66,6 +92,19 @@ def test_overwrite_false_keeps_the_requests_own_value(start_envoy, provider):
     status, _, body = envoy.request("/", {"Authorization": "Bearer own"})
     assert [v for k, v in body["header_list"] if k == "authorization"] == ["Bearer own"]
     assert body["headers"]["x-tenant"] == "acme"  # absent from the request: added
+
+
+def test_overwrite_false_lets_any_client_value_stand_even_repeated_or_empty(start_envoy, provider):
+    """What README "Header security" promises: with overwrite false the
+    client decides. Any value under the name, in any case, even an empty one,
+    keeps the provider's value off the request, and what the client sent goes
+    upstream (Envoy's HTTP/1 codec joins repeated values with a comma)."""
+    provider.set(body=TOKEN)
+    envoy = start_envoy(config(overwrite=False))
+    eventually(lambda: envoy.stat("fetches_succeeded"))
+    seen = raw_request(envoy, b"AUTHORIZATION: Bearer own-1\r\nauthorization: Bearer own-2\r\nX-Tenant:\r\n")
+    assert values(seen, "authorization") == ["Bearer own-1,Bearer own-2"]
+    assert values(seen, "x-tenant") == [""]
 
 
 def test_refused_entries_are_dropped_and_the_valid_ones_applied(start_envoy, provider, upstream):

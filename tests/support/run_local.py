@@ -45,7 +45,7 @@ def main():
                        listen_port=args.port, admin_port=args.admin_port)
     workdir = ROOT / "target" / "run-local"
     (workdir / "envoy.log").unlink(missing_ok=True)
-    envoy = Envoy(workdir, config, component_log_level="wasm:debug")
+    envoy = Envoy(workdir, config, log_level="info", component_log_level="wasm:debug")
     stop = threading.Event()
     try:
         envoy.start()

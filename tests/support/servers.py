@@ -21,17 +21,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Answer:
     """One way for the provider to answer."""
 
+    # The header values every answer made so far offers: credentials, as far as
+    # the tests are concerned, which must never reach a log.
+    offered: set[str] = set()
+
     def __init__(self, status=200, body: bytes | str | dict = b"{}", headers=None,
-                 delay=0.0, reset=False):
+                 delay=0.0, reset=False, cut_at=None, stall=0.0):
+        """`delay`: before answering; `reset`: drop the connection (RST), at
+        once or, with `cut_at`, after that many bytes of the body; `stall`:
+        with `cut_at`, wait that long after those bytes before the rest."""
         if isinstance(body, dict):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
+        try:
+            values = json.loads(body)
+            if isinstance(values, dict):
+                Answer.offered.update(v for v in values.values() if isinstance(v, str))
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads
+            pass
         self.status = status
         self.body = body
         self.headers = headers or {"content-type": "application/json"}
         self.delay = delay
         self.reset = reset
+        self.cut_at = cut_at
+        self.stall = stall
 
 
 class _Server(ThreadingHTTPServer):
@@ -97,6 +112,19 @@ class Provider:
                     answer = provider.answer
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.cut_at is not None:
+                    # Headers and the start of the body, then a stall or a reset.
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body[:answer.cut_at])
+                    self.wfile.flush()
+                    if not answer.reset:
+                        time.sleep(answer.stall)
+                        self.wfile.write(answer.body[answer.cut_at:])
+                        return
                 if answer.reset:
                     # RST instead of FIN: the connection dies mid-exchange.
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
