@@ -3,8 +3,9 @@
     python3 rename_exports.py MODULE.wasm OLD=NEW [OLD=NEW ...]
 
 scripts/build.sh uses it to export the filter's own stream callbacks under
-the names Envoy looks up (src/http.rs says why). Fails if an OLD name is
-missing or a NEW name is already exported, so a mistake cannot pass silently.
+the names Envoy looks up (src/http.rs says why); tests/e2e/test_artifact.py
+reads the exports with it. Fails if an OLD name is missing or a NEW name is
+already exported, so a mistake cannot pass silently.
 """
 
 import sys
@@ -31,31 +32,39 @@ def uleb(n: int) -> bytes:
             return bytes(out)
 
 
-def rename(module: bytes, renames: dict) -> bytes:
+def sections(module: bytes):
+    """(id, body) of each section of a wasm module, in order."""
     assert module[:8] == b"\0asm\x01\0\0\0", "not a wasm module"
-    out, pos = bytearray(module[:8]), 8
+    pos = 8
     while pos < len(module):
-        section_id = module[pos]
-        size, body_start = leb(module, pos + 1)
-        body = module[body_start:body_start + size]
-        if section_id == 7:
-            body = rename_in_section(body, renames)
-        out += bytes([section_id]) + uleb(len(body)) + body
-        pos = body_start + size
-    return bytes(out)
+        size, start = leb(module, pos + 1)
+        yield module[pos], module[start:start + size]
+        pos = start + size
 
 
-def rename_in_section(body: bytes, renames: dict) -> bytes:
+def export_entries(body: bytes):
+    """(name, kind and index bytes) of each export in an export section's body."""
     count, pos = leb(body, 0)
-    exports = []
     for _ in range(count):
         length, pos = leb(body, pos)
         name = body[pos:pos + length].decode()
         pos += length
-        kind = body[pos]
-        index, end = leb(body, pos + 1)
-        exports.append((name, body[pos:end]))
+        _, end = leb(body, pos + 1)  # the kind byte, then the index
+        yield name, body[pos:end]
         pos = end
+
+
+def rename(module: bytes, renames: dict) -> bytes:
+    out = bytearray(module[:8])
+    for section_id, body in sections(module):
+        if section_id == 7:
+            body = rename_in_section(body, renames)
+        out += bytes([section_id]) + uleb(len(body)) + body
+    return bytes(out)
+
+
+def rename_in_section(body: bytes, renames: dict) -> bytes:
+    exports = list(export_entries(body))
     names = [name for name, _ in exports]
     for old, new in renames.items():
         if old not in names:

@@ -9,7 +9,6 @@ from envoy import Envoy, bootstrap, wasm_filter  # noqa: E402
 from servers import Answer, Provider, Upstream  # noqa: E402
 
 
-
 def credential_like(value: str) -> bool:
     """Short values ("v", "acme") and plain words ("trailers", "chunked") are
     not credentials and occur in ordinary log text; the check skips them."""
@@ -22,6 +21,8 @@ def no_provider_value_in_any_envoy_log():
     in the log of any Envoy the run started, each at trace level (but for the
     router's and http codec's header dumps; see tests/support/envoy.py)."""
     yield
+    if not Envoy.started:
+        return  # a selection of tests that starts no Envoy (say -k artifact)
     secrets = {v for v in Answer.offered if credential_like(v)}
     leaks = []
     for envoy in Envoy.started:
@@ -30,7 +31,7 @@ def no_provider_value_in_any_envoy_log():
         log = envoy.log_path.read_text(errors="replace")
         leaks += [(str(envoy.log_path), value[:40]) for value in secrets if value in log]
     assert not leaks, f"provider header values in Envoy logs: {leaks[:10]}"
-    assert Envoy.started and secrets, "the check saw no Envoy or no provider value"
+    assert secrets, "the check saw no provider value: it would pass whatever the logs held"
 
 
 @pytest.fixture

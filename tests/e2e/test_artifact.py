@@ -2,10 +2,14 @@
 and exactly the exports the build means to keep."""
 
 import hashlib
+import sys
 
 import pytest
 
-from envoy import WASM, WASM_RESPONSE
+from envoy import ROOT, WASM, WASM_RESPONSE
+
+sys.path.insert(0, str(ROOT / "scripts" / "lib"))
+from rename_exports import export_entries, sections  # noqa: E402  the build's own reader
 
 BUDGET = 100_000
 
@@ -18,39 +22,8 @@ EXPORTS = {"memory", "malloc", "proxy_abi_version_0_2_1", "proxy_on_configure", 
 ARTIFACTS = {WASM: EXPORTS, WASM_RESPONSE: EXPORTS | {"proxy_on_response_headers"}}
 
 
-def sections(data: bytes):
-    """(id, payload) of each section of a wasm module."""
-    assert data[:8] == b"\0asm\x01\0\0\0"
-    pos = 8
-    while pos < len(data):
-        sid = data[pos]
-        size, pos = leb128(data, pos + 1)
-        yield sid, data[pos:pos + size]
-        pos += size
-
-
-def leb128(data: bytes, pos: int):
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
-
-
-def exports(data: bytes) -> set[str]:
-    for sid, payload in sections(data):
-        if sid == 7:
-            count, pos = leb128(payload, 0)
-            names = set()
-            for _ in range(count):
-                length, pos = leb128(payload, pos)
-                names.add(payload[pos:pos + length].decode())
-                _, pos = leb128(payload, pos + length + 1)  # kind byte, then index
-            return names
-    return set()
+def exports(module: bytes) -> set[str]:
+    return {name for sid, body in sections(module) if sid == 7 for name, _ in export_entries(body)}
 
 
 each = pytest.mark.parametrize("wasm", list(ARTIFACTS), ids=lambda p: p.name)
