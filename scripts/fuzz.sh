@@ -34,8 +34,8 @@ declare -A max_len=([provider_body]=65536 [configuration]=8192 [duration]=64 [he
 # AddressSanitizer (cargo fuzz's default) also enforces -malloc_limit_mb. The
 # parsers are safe Rust, so it finds nothing else there; header_entries
 # allocates a few strings per entry for thousands of entries, which ASan
-# slows fourfold (3,500 against 13,000 executions a second), so it runs
-# without; its memory is bounded by -rss_limit_mb and by tests/bounds.rs.
+# halves (3,400 against 7,500 executions a second over a 10M campaign), so
+# it runs without; its memory is bounded by -rss_limit_mb and tests/bounds.rs.
 declare -A sanitizer=([header_entries]=none)
 failed=0
 report=()
