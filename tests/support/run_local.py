@@ -37,6 +37,11 @@ def main():
     parser.add_argument("--configuration", default=json.dumps({"header_cache_expiry": "5s"}),
                         help="the plugin configuration (JSON)")
     args = parser.parse_args()
+    # Ctrl-C, and a plain kill, stop everything cleanly, even when the shell
+    # that started us ignores SIGINT (as non-interactive shells do for
+    # background jobs, from whom Python would inherit it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     provider = Provider(args.provider_port)
     upstream = Upstream(args.upstream_port)
@@ -67,11 +72,15 @@ Try:  curl -s http://127.0.0.1:{envoy.port}/hello
             print(f"  {name}: {value}")
         print("\nThe filter's log (refreshes appear every few seconds). Ctrl-C stops everything.")
         threading.Thread(target=follow, args=(envoy.log_path, stop), daemon=True).start()
-        threading.Event().wait()
+        # Not an endless Event().wait(): a signal the kernel hands to another
+        # thread would never wake it. A sleeping main thread sees it within 0.5 s.
+        while True:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
         stop.set()
         envoy.stop()
         provider.stop()
