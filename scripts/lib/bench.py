@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
 
-from envoy import ROOT, WASM, Envoy, cluster, eventually, wasm_filter  # noqa: E402
+from envoy import ROOT, WASM, Envoy, cluster, eventually, listener, wasm_filter  # noqa: E402
 from servers import Provider  # noqa: E402
 
 INSTANCES = 10
@@ -109,22 +109,12 @@ VARIANTS = {
 
 
 def bootstrap(filters: list[dict], provider_port: int) -> dict:
-    router = {"name": "envoy.filters.http.router", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-    hcm = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "bench",
-        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-            {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]},
-        "http_filters": filters + [router],
-    }
+    """Envoy answering every request itself after `filters`: no upstream."""
+    route = {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
-            "listeners": [{"name": "main",
-                           "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                           "filter_chains": [{"filters": [{
-                               "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}]}],
+            "listeners": [listener(filters, route=route, stat_prefix="bench")],
             "clusters": [cluster("sidecar", provider_port)],
         },
     }

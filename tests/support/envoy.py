@@ -81,14 +81,19 @@ def wasm_filter(configuration: str | bytes | dict | None, name=PLUGIN_NAME, vm_i
     }
 
 
-def listener(filters: list[dict], listen_port=0, name="main") -> dict:
+TO_UPSTREAM = {"route": {"cluster": "upstream"}}
+
+
+def listener(filters: list[dict], listen_port=0, name="main", route=TO_UPSTREAM, stat_prefix="ingress") -> dict:
+    """A listener whose HTTP filters are `filters` then the router; every
+    request takes `route` (the upstream cluster, or say a direct_response)."""
     router = {"name": "envoy.filters.http.router", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "ingress",
+        "stat_prefix": stat_prefix,
         "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
-            {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]},
+            {"match": {"prefix": "/"}, **route}]}]},
         "http_filters": filters + [router],
     }
     return {
