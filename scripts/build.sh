@@ -72,22 +72,17 @@ build() {
     --pattern '^_ZN10proxy_wasm(6traits|9hostcalls|10dispatcher)' --pattern 'hashbrown|foldhash' \
     -o "$work/snipped.wasm" "$cargo_out"
 
-  # Exports Envoy looks up and may call: the module's memory, the SDK's
-  # `malloc` and ABI version, and the filter's own callbacks (src/exports.rs
-  # says why so few), renamed below to the names Envoy looks up, in place of
-  # the SDK's, which are removed with all the SDK code only they reach.
-  # A new callback in src/ must be added here and in tests/e2e/test_artifact.py.
-  local keep=(memory malloc proxy_abi_version_0_2_1
-    header_augmenter_on_configure header_augmenter_on_tick
-    header_augmenter_on_http_call_response header_augmenter_on_request_headers)
-  local renames=(header_augmenter_on_configure=proxy_on_configure
-    header_augmenter_on_tick=proxy_on_tick
-    header_augmenter_on_http_call_response=proxy_on_http_call_response
-    header_augmenter_on_request_headers=proxy_on_request_headers)
-  if [ "$flavor" = response ]; then
-    keep+=(header_augmenter_on_response_headers)
-    renames+=(header_augmenter_on_response_headers=proxy_on_response_headers)
-  fi
+  # Exports Envoy looks up and may call (scripts/lib/exports.txt): the
+  # module's memory, the SDK's `malloc` and ABI version, and the filter's own
+  # callbacks, renamed below to the names Envoy looks up, in place of the
+  # SDK's, which are removed with all the SDK code only they reach.
+  local keep=() renames=() name as only
+  while read -r name as only; do
+    case $name in ''|'#'*) continue ;; esac
+    [ -z "$only" ] || [ "$only" = "$flavor" ] || continue
+    keep+=("$name")
+    [ -z "$as" ] || renames+=("$name=$as")
+  done < "$ROOT/scripts/lib/exports.txt"
   say "wasm-metadce"
   python3 - "$work/graph.json" "${keep[@]}" <<'PY'
 import json, sys

@@ -34,7 +34,7 @@ scripts/build.sh
 step "end-to-end tests in Envoy $ENVOY_VERSION"
 ensure_venv
 ensure_kubectl
-ensure_debian_packages skopeo
+ensure_debian_packages skopeo wrk
 "$VENV/bin/pytest" tests/e2e -p no:cacheprovider -q "$@"
 
 say "all passed in $((SECONDS - started))s"

@@ -53,6 +53,8 @@ pub enum Denial {
     NotFetched,
     Expired,
     WaitTimeout,
+    /// The VM already holds its most requests (held.rs `MAX_HELD`).
+    HeldLimit,
 }
 
 impl Denial {
@@ -62,6 +64,7 @@ impl Denial {
             Denial::NotFetched => "not-fetched",
             Denial::Expired => "expired",
             Denial::WaitTimeout => "wait-timeout",
+            Denial::HeldLimit => "held-limit",
         }
     }
 
@@ -72,6 +75,9 @@ impl Denial {
             Denial::Expired => "header-augmenter: the provider's headers expired\n",
             Denial::WaitTimeout => {
                 "header-augmenter: no headers from the provider within wait_timeout\n"
+            }
+            Denial::HeldLimit => {
+                "header-augmenter: too many requests are already waiting for headers\n"
             }
         }
     }
