@@ -2,14 +2,11 @@
 and exactly the exports the build means to keep."""
 
 import hashlib
-import sys
 
 import pytest
 
-from envoy import ROOT, WASM, WASM_RESPONSE
-
-sys.path.insert(0, str(ROOT / "scripts" / "lib"))
-from rename_exports import export_entries, sections  # noqa: E402  the build's own reader
+from harness.envoy import WASM, WASM_RESPONSE
+from harness.rename_exports import export_entries, sections  # the build's own reader
 
 BUDGET = 100_000
 
