@@ -35,7 +35,7 @@ scripts/build.sh
 step "offline tests (tests/offline) and end-to-end tests in Envoy $ENVOY_VERSION (tests/e2e)"
 ensure_venv
 ensure_kubectl
-ensure_debian_packages skopeo
+ensure_debian_packages skopeo wrk   # wrk: the flapping-provider load test (test_hostile.py)
 "$VENV/bin/pytest" tests/offline tests/e2e -p no:cacheprovider -q "$@"
 
 say "all passed in $((SECONDS - started))s"
