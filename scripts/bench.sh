@@ -29,4 +29,4 @@ ensure_debian_packages wrk
 [ "$(nproc)" -ge 2 ] || die "needs 2 cores: Envoy and wrk each get one"
 "$VENV/bin/python" -c "import matplotlib" 2>/dev/null ||
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "matplotlib==3.11.2" >&2
-"$VENV/bin/python" -u scripts/lib/bench.py "$@"
+"$VENV/bin/python" -u -m harness.bench "$@"

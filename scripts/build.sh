@@ -14,7 +14,7 @@
 #
 # Steps: cargo (release: opt-level z, LTO, one codegen unit, panic=abort),
 # wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt -Oz, and
-# the stream callbacks' exports renamed (scripts/lib/rename_exports.py).
+# the stream callbacks' exports renamed (harness/rename_exports.py).
 set -euo pipefail
 source "$(dirname "$0")/lib/tools.sh"
 
@@ -98,7 +98,7 @@ PY
   mkdir -p "$(dirname "$out")"
   "$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers --strip-target-features \
     "$work/trimmed.wasm" -o "$out"
-  python3 "$ROOT/scripts/lib/rename_exports.py" "$out" "${renames[@]}"
+  python3 -m harness.rename_exports "$out" "${renames[@]}"
 
   if [ -n "$stages" ]; then
     mkdir -p "$stages"

@@ -24,4 +24,4 @@ out=dist/header-augmenter-configmap.yaml
 kubectl kustomize configmap/ > "$out"
 ensure_venv
 printf '%s\n' "$out:"
-"$VENV/bin/python" scripts/lib/configmap_limits.py "$out" "$artifact"
+"$VENV/bin/python" -m harness.configmap_limits "$out" "$artifact"

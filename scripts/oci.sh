@@ -15,4 +15,4 @@ if [ "${1:-}" = --response ]; then artifact=dist/header_augmenter_response.wasm;
 [ -f "$artifact" ] || scripts/build.sh
 tag=${1:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}
 rm -rf dist/oci
-python3 scripts/lib/oci_layout.py "$artifact" dist/oci "$tag"
+python3 -m harness.oci_layout "$artifact" dist/oci "$tag"

@@ -9,5 +9,4 @@ set -euo pipefail
 source "$(dirname "$0")/lib/tools.sh"
 "$ROOT/scripts/build.sh"
 ensure_venv
-cd "$ROOT/tests/support"
-exec env ENVOY="$ENVOY" "$VENV/bin/python" -u run_local.py "$@"
+exec env ENVOY="$ENVOY" "$VENV/bin/python" -u -m harness.run_local "$@"

@@ -13,4 +13,4 @@ cd "$ROOT"
 ensure_venv
 ensure_debian_packages wrk
 [ "$(nproc)" -ge 2 ] || die "needs 2 cores: Envoy and wrk each get one"
-"$VENV/bin/python" -u scripts/lib/soak.py "$@"
+"$VENV/bin/python" -u -m harness.soak "$@"

@@ -9,4 +9,4 @@ source "$(dirname "$0")/lib/tools.sh"
 cd "$ROOT"
 [ -f dist/header_augmenter.wasm ] || scripts/build.sh
 ensure_venv
-"$VENV/bin/python" -u scripts/lib/startup.py "$@"
+"$VENV/bin/python" -u -m harness.startup "$@"

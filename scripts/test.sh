@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a used one:
 #   formatting and lints, unit tests on the host, the shipped artifact (built by
-#   scripts/build.sh, checked against the 100,000-byte budget), and the
-#   end-to-end tests that run it in a real Envoy on 127.0.0.1.
+#   scripts/build.sh, checked against the 100,000-byte budget, and the
+#   deployment kit, offline: tests/offline), and the end-to-end tests that run
+#   it in a real Envoy on 127.0.0.1 (tests/e2e).
 #
 #   scripts/test.sh [extra pytest arguments, e.g. -k failures]
 set -euo pipefail
@@ -31,10 +32,10 @@ cargo test --quiet --locked
 step "build the artifact"
 scripts/build.sh
 
-step "end-to-end tests in Envoy $ENVOY_VERSION"
+step "offline tests (tests/offline) and end-to-end tests in Envoy $ENVOY_VERSION (tests/e2e)"
 ensure_venv
 ensure_kubectl
-ensure_debian_packages skopeo wrk
-"$VENV/bin/pytest" tests/e2e -p no:cacheprovider -q "$@"
+ensure_debian_packages skopeo wrk   # wrk: the flapping-provider load test (test_hostile.py)
+"$VENV/bin/pytest" tests/offline tests/e2e -p no:cacheprovider -q "$@"
 
 say "all passed in $((SECONDS - started))s"

@@ -15,6 +15,11 @@ PYYAML_VERSION=6.0.3       # the tests and configmap.sh read kustomize's YAML
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${HEADER_AUGMENTER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/header-augmenter}
 VENV=${HEADER_AUGMENTER_VENV:-$ROOT/.venv}
+# The project's Python is one package, harness/ (the Envoy harness and test
+# doubles, the measurement scripts, the build's and the deployment kit's
+# helpers). The scripts run its modules as `python3 -m harness.NAME`, which
+# finds it through this; pytest finds it through pytest.ini's `pythonpath`.
+export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

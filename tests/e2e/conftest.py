@@ -1,12 +1,7 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-
-from envoy import Envoy, bootstrap, wasm_filter  # noqa: E402
-from servers import Answer, Provider, Upstream  # noqa: E402
+from harness.envoy import Envoy, bootstrap, wasm_filter
+from harness.servers import Answer, Provider, Upstream
 
 
 def credential_like(value: str) -> bool:
@@ -19,7 +14,7 @@ def credential_like(value: str) -> bool:
 def no_provider_value_in_any_envoy_log():
     """After the whole run: no header value any test provider offered appears
     in the log of any Envoy the run started, each at trace level (but for the
-    router's and http codec's header dumps; see tests/support/envoy.py)."""
+    router's and http codec's header dumps; see harness/envoy.py)."""
     yield
     if not Envoy.started:
         return  # a selection of tests that starts no Envoy (say -k artifact)

@@ -4,8 +4,8 @@ merge policy, validation of what the provider sends, and the metrics."""
 import json
 import socket
 
-from envoy import STAT_PREFIX, WASM_RESPONSE, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
-from servers import Provider
+from harness.envoy import STAT_PREFIX, WASM_RESPONSE, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
+from harness.servers import Provider
 
 TOKEN = {"Authorization": "Bearer t1", "X-Tenant": "acme"}
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from envoy import bootstrap, validate, wasm_filter
+from harness.envoy import bootstrap, validate, wasm_filter
 
 CLUSTER = "header_providing_service_cluster"
 AUTHORITY = "header_providing_service_authority"

@@ -1,86 +1,19 @@
-"""The deployment kit (configmap/, scripts/configmap.sh, scripts/oci.sh and the
-plain Envoy examples), checked offline: what kustomize renders carries the
-built artifact, the plugin configuration in the manifests runs in the real
-Envoy, and the OCI layout holds the artifact byte for byte."""
+"""The deployment kit in the real Envoy: the plugin configuration taken from
+the rendered EnvoyFilter and WasmPlugin passes `envoy --mode validate` and
+serves requests, and the plain Envoy examples run, the remote one fetching and
+checking the module. (What needs no Envoy is in tests/offline.)"""
 
-import base64
 import copy
 import hashlib
 import json
 import re
-import subprocess
 import threading
-from functools import lru_cache
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import yaml
 
-from envoy import ROOT, WASM, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
-
-CONFIGMAP = ROOT / "configmap"
-MOUNTED = "/var/local/lib/wasm-filters/header_augmenter.wasm"
-
-
-def run(*args, **kwargs) -> str:
-    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, **kwargs)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-@lru_cache(maxsize=None)
-def configmap_report() -> str:
-    """scripts/configmap.sh's output; it also puts the artifact into configmap/wasm/."""
-    return run("scripts/configmap.sh")
-
-
-def render(overlay: str) -> list[dict]:
-    configmap_report()
-    return [o for o in yaml.safe_load_all(run("kubectl", "kustomize", str(CONFIGMAP / overlay))) if o]
-
-
-def one(objects, kind) -> dict:
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, [o["kind"] for o in objects]
-    return found[0]
-
-
-def test_every_rendering_carries_the_built_artifact():
-    for overlay in ("", "envoyfilter", "wasmplugin"):
-        cm = one(render(overlay), "ConfigMap")
-        assert cm["metadata"]["name"] == "header-augmenter-wasm"
-        assert base64.b64decode(cm["binaryData"]["header_augmenter.wasm"]) == WASM.read_bytes(), overlay
-
-
-def test_configmap_limits_are_checked_and_the_figures_are_in_the_readme():
-    report = configmap_report()
-    figures = [line.strip() for line in report.splitlines()[1:]]
-    assert any(line.startswith("last-applied annotation") and line.endswith(" ok") for line in figures), report
-    readme = (ROOT / "README.md").read_text()
-    stale = [line for line in figures if line not in readme]
-    assert not stale, f"README.md lacks scripts/configmap.sh's current figures: {stale}"
-
-
-def test_the_pods_mount_the_configmap_directory_where_istio_looks():
-    for overlay in ("envoyfilter", "wasmplugin"):
-        objects = render(overlay)
-        pod = one(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
-        volumes = json.loads(pod["sidecar.istio.io/userVolume"])
-        mounts = json.loads(pod["sidecar.istio.io/userVolumeMount"])
-        assert volumes == [{"name": "header-augmenter-wasm", "configMap": {"name": "header-augmenter-wasm"}}]
-        assert [m["name"] for m in mounts] == ["header-augmenter-wasm"]
-        assert "subPath" not in mounts[0]  # a subPath mount never sees ConfigMap updates
-        assert mounts[0]["mountPath"] + "/header_augmenter.wasm" == MOUNTED
-    envoyfilter = one(render("envoyfilter"), "EnvoyFilter")
-    assert wasm_config_of(envoyfilter)["vm_config"]["code"]["local"]["filename"] == MOUNTED
-    assert one(render("wasmplugin"), "WasmPlugin")["spec"]["url"] == "file://" + MOUNTED
-
-
-def wasm_config_of(envoyfilter) -> dict:
-    patch = envoyfilter["spec"]["configPatches"][0]
-    assert (patch["applyTo"], patch["patch"]["operation"]) == ("HTTP_FILTER", "INSERT_BEFORE")
-    assert patch["match"]["listener"]["filterChain"]["filter"]["subFilter"]["name"] == "envoy.filters.http.router"
-    return patch["patch"]["value"]["typed_config"]["config"]
+from harness.envoy import WASM, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
+from harness.manifests import CONFIGMAP, one, render, wasm_config_of
 
 
 def envoy_for(filter_value: dict, plugin_config: dict, provider, upstream, extra_clusters=()) -> dict:
@@ -118,28 +51,6 @@ def test_the_wasmplugin_configuration_runs_in_envoy(tmp_path, provider, upstream
     provider.set(body={"Authorization": "Bearer from-the-wasmplugin"})
     with Envoy(tmp_path / "run", config) as envoy:
         assert eventually(lambda: envoy.upstream_headers().get("authorization")) == "Bearer from-the-wasmplugin"
-
-
-def test_both_ways_carry_the_same_configuration():
-    source = one(render("envoyfilter"), "EnvoyFilter")
-    assert wasm_config_of(source)["configuration"]["value"] == one(render("wasmplugin"), "WasmPlugin")["spec"]["pluginConfig"]
-    assert not [o for o in render("wasmplugin") if o["kind"] == "PluginConfig"]  # local-config: never applied
-
-
-def test_the_oci_layout_holds_the_artifact_byte_for_byte(tmp_path):
-    out = run("scripts/oci.sh", "9.9.9")
-    inspected = json.loads(run("skopeo", "inspect", "oci:dist/oci:9.9.9"))
-    artifact = WASM.read_bytes()
-    wasm_digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
-    assert inspected["Layers"][1] == wasm_digest
-    manifest = json.loads(run("skopeo", "inspect", "--raw", "oci:dist/oci:9.9.9"))
-    assert [layer["mediaType"] for layer in manifest["layers"]] == [
-        "application/vnd.module.wasm.config.v1+json", "application/vnd.module.wasm.content.layer.v1+wasm"]
-    run("skopeo", "copy", "-q", "oci:dist/oci:9.9.9", f"dir:{tmp_path / 'copy'}")
-    assert (tmp_path / "copy" / wasm_digest.split(":")[1]).read_bytes() == artifact
-    # What the script tells the user to put in the WasmPlugin is the manifest's digest.
-    assert f"sha256: {inspected['Digest'].split(':')[1]}" in out
-    assert "url: oci://REGISTRY/header-augmenter:9.9.9" in out
 
 
 def example(name: str, provider, upstream) -> dict:

@@ -3,7 +3,7 @@ counted, and is retried sooner than the refresh interval."""
 
 import pytest
 
-from envoy import eventually
+from harness.envoy import eventually
 from test_augmenting import config
 
 GOOD = {"Authorization": "Bearer good"}

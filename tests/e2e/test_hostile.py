@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from envoy import STAT_PREFIX, Envoy, bootstrap, eventually, wasm_filter
-from servers import Answer, Provider, Upstream
+from harness.envoy import STAT_PREFIX, Envoy, bootstrap, eventually, wasm_filter
+from harness.servers import Answer, Provider, Upstream
 
 GOOD = {"Authorization": "Bearer good", "x-tenant": "acme"}
 TIMEOUT = "500ms"

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from envoy import Envoy, bootstrap, eventually, listener, wasm_filter, write_lds
-from servers import Answer
+from harness.envoy import Envoy, bootstrap, eventually, listener, wasm_filter, write_lds
+
 
 REQUEST_COUNTERS = ("requests_augmented", "requests_without_headers", "requests_denied", "requests_held_cancelled")
 

@@ -5,7 +5,7 @@ import socket
 import threading
 import time
 
-from envoy import eventually
+from harness.envoy import eventually
 
 TOKEN = {"Authorization": "Bearer t1"}
 

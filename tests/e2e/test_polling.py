@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from envoy import Envoy, bootstrap, eventually, listener, wasm_filter, write_lds
+from harness.envoy import Envoy, bootstrap, eventually, listener, wasm_filter, write_lds
 
 TOKEN = {"Authorization": "Bearer t1"}
 

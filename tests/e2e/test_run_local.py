@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from envoy import ROOT
+from harness.envoy import ROOT
 
 
 def free_ports(n: int) -> list[int]:

@@ -3,7 +3,7 @@ log level, however the provider behaves."""
 
 import json
 
-from envoy import WASM_RESPONSE, eventually
+from harness.envoy import WASM_RESPONSE, eventually
 
 CANARY = "canary-7f3a9c1e5b"
 # static_headers are configuration: Envoy itself prints its configuration at

@@ -26,10 +26,8 @@ import textwrap
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
-
-from envoy import ROOT, WASM, Envoy, cluster, eventually, listener, wasm_filter  # noqa: E402
-from servers import Provider  # noqa: E402
+from harness.envoy import ROOT, WASM, Envoy, cluster, eventually, listener, wasm_filter
+from harness.servers import Provider
 
 INSTANCES = 10
 TOKEN = "Bearer " + "x" * 40

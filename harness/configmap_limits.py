@@ -1,6 +1,6 @@
 """The size of the header-augmenter ConfigMap against what Kubernetes accepts.
 
-    python3 configmap_limits.py RENDERED.yaml ARTIFACT.wasm
+    python3 -m harness.configmap_limits RENDERED.yaml ARTIFACT.wasm
 
 - An object the API server accepts: 1 MiB. (A ConfigMap's data is limited to
   1 MiB; etcd's own request limit, 1.5 MiB by default, is higher.)

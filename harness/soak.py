@@ -16,17 +16,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench import bootstrap, wrk  # noqa: E402
-from envoy import ROOT, Envoy, eventually, wasm_filter  # noqa: E402
-from servers import Answer, Provider  # noqa: E402
+from harness.bench import bootstrap, wrk
+from harness.envoy import ROOT, Envoy, eventually, wasm_filter
+from harness.servers import Answer, Provider
 
 PAGE = 65536
 ALLOCATORS = ["talc", "lol_alloc", "wee_alloc", "dlmalloc"]

@@ -2,7 +2,7 @@
 answers a test controls, and an upstream that echoes the request headers it
 received. `run-local.sh` runs the same two, with a provider that rotates a token.
 
-    python3 tests/support/servers.py --provider-port 8081 --upstream-port 8082 --rotate 10
+    python3 -m harness.servers --provider-port 8081 --upstream-port 8082 --rotate 10
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Renames exports of a wasm module in place, rewriting its export section.
 
-    python3 rename_exports.py MODULE.wasm OLD=NEW [OLD=NEW ...]
+    python3 -m harness.rename_exports MODULE.wasm OLD=NEW [OLD=NEW ...]
 
 scripts/build.sh uses it to export the filter's own stream callbacks under
-the names Envoy looks up (src/http.rs says why); tests/e2e/test_artifact.py
+the names Envoy looks up (src/http.rs says why); tests/offline/test_artifact.py
 reads the exports with it. Fails if an OLD name is missing or a NEW name is
 already exported, so a mistake cannot pass silently.
 """

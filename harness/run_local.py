@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from envoy import ROOT, Envoy, bootstrap, wasm_filter
-from servers import Provider, Upstream, _rotate
+from harness.envoy import ROOT, Envoy, bootstrap, wasm_filter
+from harness.servers import Provider, Upstream, _rotate
 
 
 def follow(path: Path, stop: threading.Event):

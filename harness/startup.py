@@ -12,14 +12,11 @@ import http.client
 import json
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
-
-from envoy import ENVOY, ROOT, WASM, bootstrap, wasm_filter  # noqa: E402
-from servers import Provider, Upstream  # noqa: E402
+from harness.envoy import ENVOY, ROOT, WASM, bootstrap, wasm_filter
+from harness.servers import Provider, Upstream
 
 
 def get(port: int, path: str, timeout=5.0):

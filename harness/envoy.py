@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 WASM = Path(os.environ.get("HEADER_AUGMENTER_WASM", ROOT / "dist" / "header_augmenter.wasm"))
 # The build that also adds headers to responses (target: response or both).
 WASM_RESPONSE = ROOT / "dist" / "header_augmenter_response.wasm"

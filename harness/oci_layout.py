@@ -1,7 +1,7 @@
 """Writes the filter as an OCI image, in the Wasm image format Istio pulls,
 into a local OCI image layout (a directory; no registry, no Docker).
 
-    python3 oci_layout.py ARTIFACT.wasm LAYOUT_DIR TAG
+    python3 -m harness.oci_layout ARTIFACT.wasm LAYOUT_DIR TAG
 
 The format is the "oci" variant of the Wasm image specification
 (github.com/solo-io/wasm, spec/spec.md), which Istio's image fetcher reads:
