@@ -147,8 +147,10 @@ class Envoy:
     started: list["Envoy"] = []
 
     def __init__(self, workdir: Path, config: dict, concurrency=1, log_level=TRACE_BUT_HEADER_DUMPS[0],
-                 component_log_level=TRACE_BUT_HEADER_DUMPS[1], extra_args=(), wrapper=()):
+                 component_log_level=TRACE_BUT_HEADER_DUMPS[1], extra_args=(), wrapper=(), hot_restart=None):
+        """`hot_restart`: (base id, restart epoch) for a hot-restart pair; otherwise it is disabled."""
         self.workdir = Path(workdir)
+        self.hot_restart = hot_restart
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.concurrency = concurrency
@@ -168,9 +170,11 @@ class Envoy:
         config_path.write_text(json.dumps(self.config, indent=1))
         admin_path = self.workdir / "admin.txt"
         admin_path.unlink(missing_ok=True)
+        restart = ["--disable-hot-restart"]
+        if self.hot_restart:
+            restart = ["--base-id", str(self.hot_restart[0]), "--restart-epoch", str(self.hot_restart[1])]
         args = [*self.wrapper, str(ENVOY), "-c", str(config_path), "--concurrency", str(self.concurrency),
-                "--disable-hot-restart", "--admin-address-path", str(admin_path),
-                "-l", self.log_level]
+                *restart, "--admin-address-path", str(admin_path), "-l", self.log_level]
         if self.component_log_level:
             args += ["--component-log-level", self.component_log_level]
         args += self.extra_args
