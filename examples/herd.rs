@@ -65,7 +65,9 @@ fn main() {
                 token_expires_ms = now + TOKEN_S * 1000;
             }
             let max_age_s = (token_expires_ms - now) / 1000;
-            schedule.succeeded(now, Some(max_age_s), &mut rng).refresh_at_ms
+            schedule
+                .succeeded(now, Some(max_age_s), &mut rng)
+                .refresh_at_ms
         };
         due.push(Reverse((next, pod)));
     }
@@ -75,7 +77,11 @@ fn main() {
         ("whole run", 0, END_S),
         ("steady state (after the first hour)", 3_600, OUTAGE_AT_S),
         ("outage", OUTAGE_AT_S, OUTAGE_AT_S + OUTAGE_S),
-        ("recovery (5 minutes)", OUTAGE_AT_S + OUTAGE_S, OUTAGE_AT_S + OUTAGE_S + 300),
+        (
+            "recovery (5 minutes)",
+            OUTAGE_AT_S + OUTAGE_S,
+            OUTAGE_AT_S + OUTAGE_S + 300,
+        ),
     ];
     for (name, from, to) in phases {
         let window = per_second

@@ -96,8 +96,12 @@ PY
 
   say "wasm-opt -Oz"
   mkdir -p "$(dirname "$out")"
-  "$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers --strip-target-features \
-    "$work/trimmed.wasm" -o "$out"
+  # --low-memory-unused lets binaryen fold `ptr + C` (C < 1 KiB) into a
+  # load's or store's offset, which differs only where `ptr + C` wraps past
+  # 2^32 into the first KiB: Rust's pointer arithmetic never wraps, and the
+  # first KiB is the far end of the 64 KiB stack (.cargo/config.toml).
+  "$WASM_OPT" "${features[@]}" -Oz --converge --low-memory-unused \
+    --strip-debug --strip-producers --strip-target-features "$work/trimmed.wasm" -o "$out"
   python3 -m harness.rename_exports "$out" "${renames[@]}"
 
   if [ -n "$stages" ]; then
@@ -106,7 +110,8 @@ PY
     cp "$work/snipped.wasm" "$stages/2-snipped.wasm"
     cp "$work/trimmed.wasm" "$stages/3-trimmed.wasm"
     # The final module with its names kept, for twiggy.
-    "$WASM_OPT" "${features[@]}" -Oz --debuginfo "$work/trimmed.wasm" -o "$stages/4-final-with-names.wasm"
+    "$WASM_OPT" "${features[@]}" -Oz --converge --low-memory-unused --debuginfo "$work/trimmed.wasm" \
+      -o "$stages/4-final-with-names.wasm"
   fi
   (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
   say "$out: $(stat -c %s "$out") bytes ($(cut -d' ' -f1 "$out.sha256"))"

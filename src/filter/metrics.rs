@@ -96,10 +96,10 @@ impl Metrics {
 
     /// Adds the counts made since the last flush to Envoy's counters.
     pub fn flush(&self, host: &impl Host) {
-        for (count, id) in self.unflushed.iter().zip(self.ids) {
+        for (count, id) in self.unflushed.iter().zip(&self.ids) {
             let n = count.replace(0);
             if let (Some(id), true) = (id, n > 0) {
-                host.increment_metric(id, n.min(i64::MAX as u64) as i64);
+                host.increment_metric(*id, n.min(i64::MAX as u64) as i64);
             }
         }
     }

@@ -76,9 +76,7 @@ impl Denial {
             Denial::WaitTimeout => {
                 "header-augmenter: no headers from the provider within wait_timeout\n"
             }
-            Denial::HeldLimit => {
-                "header-augmenter: too many requests are already waiting for headers\n"
-            }
+            Denial::HeldLimit => "header-augmenter: too many requests waiting for headers\n",
         }
     }
 }

@@ -142,7 +142,7 @@ impl Vm {
             poller::tick(plugin, host, now);
             plugin.metrics.flush(host);
             plugin.report_memory(host);
-            self.prune(host, root_context, now);
+            self.prune(host, root_context);
         }
         self.serve_held(host, root_context, now);
         self.arm(host, root_context, now);
@@ -234,16 +234,13 @@ impl Vm {
         let name = property(host, "plugin_name");
         let mut text = String::from("a request of plugin ");
         push_quoted(&mut text, &name);
-        text.push_str(
-            " matched none of the plugins configured in this VM; it went on without headers",
-        );
+        text.push_str(" matched no plugin of this VM; it went on without headers");
         host.log(Level::Warn, &text);
     }
 
     /// Drops the plugins whose driving root context Envoy has destroyed (its
-    /// filter was removed, not replaced). Their held requests are let go as if
-    /// their wait had ended.
-    fn prune(&mut self, host: &impl Host, root_context: u32, now: u64) {
+    /// filter was removed, not replaced).
+    fn prune(&mut self, host: &impl Host, root_context: u32) {
         if self.plugins.len() < 2 {
             return;
         }
@@ -260,10 +257,11 @@ impl Vm {
                 continue;
             }
             let mut gone = self.plugins.remove(i);
-            let available = availability(&gone, host);
+            // Envoy destroys a root context only after the last of its streams
+            // (each holds the plugin), so what it held is gone with them.
             self.held.retain(|e| {
                 if e.slot == gone.slot {
-                    release(&gone, host, e, available, now.max(e.until_ms));
+                    gone.metrics.inc(M::RequestsHeldCancelled);
                 }
                 e.slot != gone.slot
             });
@@ -278,10 +276,10 @@ impl Vm {
         }
     }
 
-    /// One pass over the held requests: each is released when headers
-    /// arrived, when its plugin's policy lets it go, or when it has waited
-    /// `wait_timeout`; every `SWEEP_MS` the others are checked for a client
-    /// that went away.
+    /// The held requests, each looked at once per plugin (one, usually):
+    /// released when headers arrived, when its plugin's policy lets it go, or
+    /// when it has waited `wait_timeout`; every `SWEEP_MS` the others are
+    /// checked for a client that went away.
     fn serve_held(&mut self, host: &impl Host, root_context: u32, now: u64) {
         if self.held.is_empty() {
             return;
@@ -290,32 +288,20 @@ impl Vm {
         if sweep {
             self.next_sweep_ms = now + SWEEP_MS;
         }
-        // Once per plugin per pass, not per request.
-        let states: Vec<(&Plugin, Availability)> = (self.plugins.iter())
-            .map(|p| (p, availability(p, host)))
-            .collect();
-        let mut acted = false;
-        self.held.retain(|e| {
-            let Some(&(plugin, available)) = states.iter().find(|(p, _)| p.slot == e.slot) else {
-                return false; // never expected: a pruned plugin's entries went with it
-            };
-            if release(plugin, host, e, available, now) {
-                acted = true;
-                return false;
-            }
-            if !sweep {
-                return true;
-            }
-            acted = true;
-            let alive = host.set_effective_context(e.context_id);
-            if !alive {
-                plugin.metrics.inc(M::RequestsHeldCancelled);
-            }
-            alive
-        });
-        if acted {
-            host.set_effective_context(root_context);
+        for plugin in &self.plugins {
+            let available = availability(plugin, host); // once per plugin, not per request
+            self.held.retain(|e| {
+                if e.slot != plugin.slot || release(plugin, host, e, available, now) {
+                    return e.slot != plugin.slot;
+                }
+                let alive = !sweep || host.set_effective_context(e.context_id);
+                if !alive {
+                    plugin.metrics.inc(M::RequestsHeldCancelled);
+                }
+                alive
+            });
         }
+        host.set_effective_context(root_context);
     }
 
     /// Arms the timer of `root_context`: at most `TICK_MAX_MS` away for a
@@ -349,14 +335,16 @@ fn stream_plugin<'a>(plugins: &'a mut [Plugin], host: &impl Host) -> Option<&'a 
         return Some(only);
     }
     let name = host.property("plugin_name")?;
-    let named = |p: &&mut Plugin| p.name.as_bytes() == name.as_slice();
-    if plugins.iter_mut().filter(named).count() == 1 {
-        return plugins.iter_mut().find(named);
+    let named = |p: &Plugin| p.name.as_bytes() == name;
+    let first = plugins.iter().position(named)?;
+    if !plugins.iter().skip(first + 1).any(named) {
+        return plugins.get_mut(first);
     }
+    // Two filters of one name in this VM: their root ids tell them apart.
     let root_id = host.property("plugin_root_id")?;
     plugins
         .iter_mut()
-        .find(|p| p.name.as_bytes() == name.as_slice() && p.root_id.as_bytes() == root_id)
+        .find(|p| p.name.as_bytes() == name && p.root_id.as_bytes() == root_id)
 }
 
 /// Releases one held request if its wait is over; true if it did. A stream

@@ -201,7 +201,7 @@ fn a_stream_whose_plugin_cannot_be_told_apart_gets_no_plugins_headers() {
     assert_eq!(verdict, Verdict::Continue);
     assert_eq!(w.sent(0, id, "x-plugin"), None);
     assert_eq!(w.sent(0, id, "authorization"), None);
-    assert_eq!(w.process.logged("matched none of the plugins"), 1);
+    assert_eq!(w.process.logged("matched no plugin of this VM"), 1);
 }
 
 #[test]

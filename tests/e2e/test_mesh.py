@@ -95,7 +95,7 @@ def test_plugins_sharing_a_vm_and_a_root_id_on_two_listeners_get_their_own_heade
         envoy.settle()
         assert envoy.stat("requests_augmented", plugin="first") == 20
         assert envoy.stat("requests_augmented", plugin="second") == 20
-        assert "matched none of the plugins" not in envoy.log()
+        assert "matched no plugin of this VM" not in envoy.log()
 
 
 def test_two_plugins_in_one_chain_each_add_their_own(tmp_path, provider, upstream):
