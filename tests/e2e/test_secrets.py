@@ -36,3 +36,16 @@ def test_no_provider_value_in_a_trace_level_log(start_envoy, provider):
     assert 'static 1 header (x-static-key)' in log
     assert CANARY not in log  # ...provider values never, anywhere
     assert not [line for line in log.splitlines() if "[wasm]" in line and STATIC_CANARY in line]
+
+
+def test_the_query_string_of_the_provider_path_is_never_logged(start_envoy, provider):
+    """`/token?api_key=...` is a common way to pass a key: the filter's lines
+    name the path without it (Envoy's own config dump is another matter)."""
+    provider.set(body={"Authorization": "Bearer q"})
+    envoy = start_envoy(json.dumps({"header_providing_service_path": f"/token?api_key={CANARY}-query&aud=x"}),
+                        log_level="trace", component_log_level="router:info,http:info")
+    eventually(lambda: envoy.upstream_headers().get("authorization") == "Bearer q")
+    assert provider.calls[0][1] == f"/token?api_key={CANARY}-query&aud=x"  # sent as configured
+    wasm_lines = [line for line in envoy.log().splitlines() if "[wasm]" in line]
+    assert any('path "/token" with a query string (not logged)' in line for line in wasm_lines)
+    assert not [line for line in wasm_lines if CANARY in line]
