@@ -10,6 +10,7 @@ import re
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import yaml
 
 from harness.envoy import WASM, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
@@ -25,6 +26,7 @@ def envoy_for(filter_value: dict, plugin_config: dict, provider, upstream, extra
     return bootstrap(provider.port, upstream.port, [value], clusters=clusters)
 
 
+@pytest.mark.matrix
 def test_the_envoyfilter_configuration_runs_in_envoy(tmp_path, provider, upstream):
     envoyfilter = one(render("envoyfilter"), "EnvoyFilter")
     plugin_config = wasm_config_of(envoyfilter)["configuration"]["value"]
@@ -39,6 +41,7 @@ def test_the_envoyfilter_configuration_runs_in_envoy(tmp_path, provider, upstrea
         assert 'refresh every 5m, timeout 2s' in envoy.log()  # the manifests' values, not defaults
 
 
+@pytest.mark.matrix
 def test_the_wasmplugin_configuration_runs_in_envoy(tmp_path, provider, upstream):
     plugin = one(render("wasmplugin"), "WasmPlugin")["spec"]
     assert (plugin["failStrategy"], plugin["match"], plugin["priority"]) == ("FAIL_OPEN", [{"mode": "CLIENT"}], 10)
