@@ -98,17 +98,29 @@ ensure_kubectl() {
     die "kubectl is needed (it renders configmap/ with its built-in kustomize); install it from https://kubernetes.io/docs/tasks/tools/"
 }
 
+# Runs an apt-get command, printing its output only if it fails. While another
+# apt or dpkg run on the machine holds the lock it needs, waits and tries
+# again, for up to APT_LOCK_WAIT seconds (600). Uses the caller's $sudo.
+apt_get() {
+  local waited=0 out
+  until out=$(DEBIAN_FRONTEND=noninteractive $sudo apt-get "$@" 2>&1); do
+    if ! grep -qE "Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock" <<<"$out" ||
+       [ "$waited" -ge "${APT_LOCK_WAIT:-600}" ]; then
+      printf '%s\n' "$out" >&2
+      return 1
+    fi
+    [ "$waited" -gt 0 ] || say "waiting for another apt or dpkg run to release its lock"
+    sleep 2
+    waited=$((waited + 2))
+  done
+}
+
 # Installs Debian packages that are missing, quietly unless apt fails.
 ensure_debian_packages() {
-  local missing=() pkg log
+  local missing=() pkg sudo=
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return
   say "installing ${missing[*]} (Debian)"
-  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-  log=$(mktemp)
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
-    cat "$log" >&2
-    die "could not install ${missing[*]}"
-  fi
-  rm -f "$log"
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  apt_get update -qq && apt_get install -y -qq "${missing[@]}" || die "could not install ${missing[*]}"
 }
