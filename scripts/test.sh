@@ -2,8 +2,9 @@
 # The whole test suite, on a fresh machine or a used one:
 #   formatting and lints, unit tests on the host, the shipped artifact (built by
 #   scripts/build.sh), the offline tests (tests/offline: the artifact's budget
-#   and exports, the manifests, the OCI layout), all the end-to-end tests
-#   (tests/e2e) in Envoy 1.40 on 127.0.0.1, and their core subset (marked `matrix`) in the Envoy of each older
+#   and exports, the manifests against Kubernetes' and Istio's schemas, the OCI
+#   layout), all the end-to-end tests (tests/e2e) in Envoy 1.40 on 127.0.0.1,
+#   and their core subset (marked `matrix`) in the Envoy of each older
 #   supported Istio release (ENVOY_MATRIX in scripts/lib/tools.sh). Ends with
 #   the seconds each part took.
 #
@@ -53,6 +54,7 @@ scripts/build.sh
 step "install the test tools"
 ensure_venv
 ensure_kubectl
+ensure_istio_models
 # skopeo: the OCI image; wrk: the flapping-provider load test
 ensure_debian_packages skopeo wrk
 for version in "${ENVOY_MATRIX[@]}"; do envoy_binary "$version" >/dev/null; done

