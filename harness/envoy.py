@@ -38,6 +38,28 @@ def eventually(check, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def http_get(port: int, path: str, timeout=5.0) -> tuple[int, bytes]:
+    """GET http://127.0.0.1:port/path: the status and the body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def terminate(proc: subprocess.Popen | None):
+    """Stops a process the harness started: SIGTERM, then SIGKILL after 10 s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wasm_runtimes(log: str) -> list[str] | None:
     """The Wasm runtimes an Envoy lists among its extensions as it starts (at
     info level and finer), or None if the log does not list them (yet)."""
@@ -221,13 +243,7 @@ class Envoy:
         return True
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         if getattr(self, "_log", None):
             self._log.close()
 

@@ -55,8 +55,9 @@ step "install the test tools"
 ensure_venv
 ensure_kubectl
 ensure_istio_models
-# skopeo: the OCI image; wrk: the flapping-provider load test
-ensure_debian_packages skopeo wrk
+# skopeo: the OCI image; wrk: the flapping-provider load test; iproute2: ss, to see where the registry listens
+ensure_debian_packages skopeo wrk iproute2
+ensure_registry
 for version in "${ENVOY_MATRIX[@]}"; do envoy_binary "$version" >/dev/null; done
 
 step "offline tests (tests/offline)"

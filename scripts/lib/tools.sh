@@ -145,3 +145,23 @@ ensure_debian_packages() {
   [ "$(id -u)" = 0 ] || sudo=sudo
   apt_get update -qq && apt_get install -y -qq "${missing[@]}" || die "could not install ${missing[*]}"
 }
+
+# The CNCF distribution registry (Debian docker-registry), which the tests
+# start on 127.0.0.1 with a configuration of their own. The package's service
+# would listen on every interface: it is kept from starting during the install
+# (a policy-rc.d that forbids it, where the machine has no policy of its own)
+# and is disabled after it.
+ensure_registry() {
+  local sudo= policy=/usr/sbin/policy-rc.d ours= status=0
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  if ! dpkg -s docker-registry >/dev/null 2>&1; then
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && ours=1
+    fi
+    (ensure_debian_packages docker-registry) || status=$?
+    [ -z "$ours" ] || $sudo rm -f "$policy"
+    [ "$status" = 0 ] || exit "$status"
+  fi
+  $sudo deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true
+  $sudo update-rc.d docker-registry disable >/dev/null 2>&1 || true
+}
