@@ -81,11 +81,12 @@ def cluster(name: str, port: int) -> dict:
 
 
 def wasm_filter(configuration: str | bytes | dict | None, name=PLUGIN_NAME, vm_id="header_augmenter",
-                wasm: Path | None = None, vm_configuration: str | None = None) -> dict:
-    """The Wasm HTTP filter. A different `vm_configuration` makes Envoy start new VMs."""
+                wasm: Path | None = None, vm_configuration: str | None = None, root_id: str | None = None) -> dict:
+    """The Wasm HTTP filter. A different `vm_configuration` makes Envoy start new
+    VMs; `root_id` defaults to the name (Istio gives `""` or the WasmPlugin's pluginName)."""
     config = {
         "name": name,
-        "root_id": name,
+        "root_id": name if root_id is None else root_id,
         "vm_config": {
             "vm_id": vm_id,
             "runtime": "envoy.wasm.runtime.v8",
@@ -178,8 +179,10 @@ class Envoy:
     started: list["Envoy"] = []
 
     def __init__(self, workdir: Path, config: dict, concurrency=1, log_level=TRACE_BUT_HEADER_DUMPS[0],
-                 component_log_level=TRACE_BUT_HEADER_DUMPS[1], extra_args=(), wrapper=()):
+                 component_log_level=TRACE_BUT_HEADER_DUMPS[1], extra_args=(), wrapper=(), hot_restart=None):
+        """`hot_restart`: (base id, restart epoch) for a hot-restart pair; otherwise it is disabled."""
         self.workdir = Path(workdir)
+        self.hot_restart = hot_restart
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.concurrency = concurrency
@@ -199,9 +202,11 @@ class Envoy:
         config_path.write_text(json.dumps(self.config, indent=1))
         admin_path = self.workdir / "admin.txt"
         admin_path.unlink(missing_ok=True)
+        restart = ["--disable-hot-restart"]
+        if self.hot_restart:
+            restart = ["--base-id", str(self.hot_restart[0]), "--restart-epoch", str(self.hot_restart[1])]
         args = [*self.wrapper, str(ENVOY), "-c", str(config_path), "--concurrency", str(self.concurrency),
-                "--disable-hot-restart", "--admin-address-path", str(admin_path),
-                "-l", self.log_level]
+                *restart, "--admin-address-path", str(admin_path), "-l", self.log_level]
         if self.component_log_level:
             args += ["--component-log-level", self.component_log_level]
         args += self.extra_args
@@ -267,9 +272,9 @@ class Envoy:
         finally:
             conn.close()
 
-    def request(self, path="/", headers=None, method="GET", timeout=10):
+    def request(self, path="/", headers=None, method="GET", timeout=10, port=None):
         """Returns (status, response headers, parsed JSON body or raw text)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
         try:
             conn.request(method, path, headers=headers or {})
             resp = conn.getresponse()
@@ -282,9 +287,9 @@ class Envoy:
         finally:
             conn.close()
 
-    def upstream_headers(self, path="/", headers=None) -> dict:
+    def upstream_headers(self, path="/", headers=None, port=None) -> dict:
         """The headers the upstream received for one request through Envoy."""
-        status, _, body = self.request(path, headers)
+        status, _, body = self.request(path, headers, port=port)
         assert status == 200, (status, body)
         return body["headers"]
 
@@ -302,8 +307,13 @@ class Envoy:
         Envoy's counters on its root context's tick, at least every 200 ms."""
         time.sleep(0.3)
 
-    def stat(self, metric: str) -> int:
-        return self.stats().get(STAT_PREFIX + metric, 0)
+    def stat(self, metric: str, plugin: str = PLUGIN_NAME) -> int:
+        return self.stats().get(f"wasmcustom.header_augmenter.{plugin}.{metric}", 0)
+
+    def listener_ports(self) -> dict[str, int]:
+        """Each listener's name and the port the kernel gave it."""
+        statuses = json.loads(self.admin("/listeners?format=json")[1]).get("listener_statuses", [])
+        return {s["name"]: s["local_address"]["socket_address"]["port_value"] for s in statuses}
 
 
 def validate(workdir: Path, config: dict) -> subprocess.CompletedProcess:

@@ -72,22 +72,17 @@ build() {
     --pattern '^_ZN10proxy_wasm(6traits|9hostcalls|10dispatcher)' --pattern 'hashbrown|foldhash' \
     -o "$work/snipped.wasm" "$cargo_out"
 
-  # Exports Envoy looks up and may call: the module's memory, the SDK's
-  # `malloc` and ABI version, and the filter's own callbacks (src/exports.rs
-  # says why so few), renamed below to the names Envoy looks up, in place of
-  # the SDK's, which are removed with all the SDK code only they reach.
-  # A new callback in src/ must be added here and in tests/e2e/test_artifact.py.
-  local keep=(memory malloc proxy_abi_version_0_2_1
-    header_augmenter_on_configure header_augmenter_on_tick
-    header_augmenter_on_http_call_response header_augmenter_on_request_headers)
-  local renames=(header_augmenter_on_configure=proxy_on_configure
-    header_augmenter_on_tick=proxy_on_tick
-    header_augmenter_on_http_call_response=proxy_on_http_call_response
-    header_augmenter_on_request_headers=proxy_on_request_headers)
-  if [ "$flavor" = response ]; then
-    keep+=(header_augmenter_on_response_headers)
-    renames+=(header_augmenter_on_response_headers=proxy_on_response_headers)
-  fi
+  # Exports Envoy looks up and may call (scripts/lib/exports.txt): the
+  # module's memory, the SDK's `malloc` and ABI version, and the filter's own
+  # callbacks, renamed below to the names Envoy looks up, in place of the
+  # SDK's, which are removed with all the SDK code only they reach.
+  local keep=() renames=() name as only
+  while read -r name as only; do
+    case $name in ''|'#'*) continue ;; esac
+    [ -z "$only" ] || [ "$only" = "$flavor" ] || continue
+    keep+=("$name")
+    [ -z "$as" ] || renames+=("$name=$as")
+  done < "$ROOT/scripts/lib/exports.txt"
   say "wasm-metadce"
   python3 - "$work/graph.json" "${keep[@]}" <<'PY'
 import json, sys
@@ -101,8 +96,12 @@ PY
 
   say "wasm-opt -Oz"
   mkdir -p "$(dirname "$out")"
-  "$WASM_OPT" "${features[@]}" -Oz --strip-debug --strip-producers --strip-target-features \
-    "$work/trimmed.wasm" -o "$out"
+  # --low-memory-unused lets binaryen fold `ptr + C` (C < 1 KiB) into a
+  # load's or store's offset, which differs only where `ptr + C` wraps past
+  # 2^32 into the first KiB: Rust's pointer arithmetic never wraps, and the
+  # first KiB is the far end of the 64 KiB stack (.cargo/config.toml).
+  "$WASM_OPT" "${features[@]}" -Oz --converge --low-memory-unused \
+    --strip-debug --strip-producers --strip-target-features "$work/trimmed.wasm" -o "$out"
   python3 -m harness.rename_exports "$out" "${renames[@]}"
 
   if [ -n "$stages" ]; then
@@ -111,7 +110,8 @@ PY
     cp "$work/snipped.wasm" "$stages/2-snipped.wasm"
     cp "$work/trimmed.wasm" "$stages/3-trimmed.wasm"
     # The final module with its names kept, for twiggy.
-    "$WASM_OPT" "${features[@]}" -Oz --debuginfo "$work/trimmed.wasm" -o "$stages/4-final-with-names.wasm"
+    "$WASM_OPT" "${features[@]}" -Oz --converge --low-memory-unused --debuginfo "$work/trimmed.wasm" \
+      -o "$stages/4-final-with-names.wasm"
   fi
   (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
   say "$out: $(stat -c %s "$out") bytes ($(cut -d' ' -f1 "$out.sha256"))"

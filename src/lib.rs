@@ -1,46 +1,21 @@
 //! header-augmenter: a proxy-wasm HTTP filter that adds headers fetched from
 //! a header-providing service to every request.
 //!
-//! The pure core (parsing, validation, scheduling) compiles everywhere and is
-//! unit-tested on the host; the host adapter (exports, host calls, contexts,
-//! logging, metrics) exists only in the `.wasm`. From the proxy-wasm crate it
-//! uses the ABI's types and its `malloc` and ABI-version exports; the
-//! callbacks and host calls are its own (exports.rs and host.rs say why).
-//!
-//! ```text
-//! provider body --provider::judge--> HeaderSet --encode--> shared data
-//!     --(each VM, when the CAS changes) decode--> per-VM cache --http--> request
-//! ```
+//! Two halves, and dependencies run one way, shim to core:
+//! - `filter/`, the host-free core: every decision, over the `Host` trait,
+//!   compiled everywhere and unit-tested on the host with a fake host;
+//! - `shim/`, only in the `.wasm`: the ABI's imports, one `impl Host`, and
+//!   the exports. From the proxy-wasm crate it uses the ABI's types and its
+//!   `malloc` and ABI-version exports; the callbacks and host calls are its own.
 
-pub mod config;
-pub mod duration;
-pub mod headers;
-pub mod json;
-pub mod policy;
-pub mod provider;
-pub mod random;
-pub mod schedule;
-pub mod store;
-pub mod structpb;
-pub mod text;
+pub mod filter;
+#[cfg(target_arch = "wasm32")]
+mod shim;
 
+// The core's parsers at the crate root, for the fuzz targets and the tests.
 #[cfg(any(test, feature = "fuzzing"))]
-pub mod invariants;
-
-#[cfg(target_arch = "wasm32")]
-mod exports;
-#[cfg(target_arch = "wasm32")]
-mod host;
-#[cfg(target_arch = "wasm32")]
-mod http;
-#[cfg(target_arch = "wasm32")]
-mod logging;
-#[cfg(target_arch = "wasm32")]
-mod metrics;
-#[cfg(target_arch = "wasm32")]
-mod plugin;
-#[cfg(target_arch = "wasm32")]
-mod root;
+pub use filter::invariants;
+pub use filter::{config, duration, headers, json, provider, random, schedule, store, structpb};
 
 #[cfg(all(target_arch = "wasm32", feature = "wee_alloc"))]
 #[global_allocator]

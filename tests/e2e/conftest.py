@@ -51,9 +51,9 @@ def start_envoy(tmp_path, provider, upstream):
     """start_envoy(configuration_json_string, **Envoy kwargs) -> a running Envoy."""
     started = []
 
-    def start(configuration, concurrency=1, wasm=None, **kwargs):
+    def start(configuration, concurrency=1, wasm=None, clusters=(), **kwargs):
         filter_ = wasm_filter(configuration) if wasm is None else wasm_filter(configuration, wasm=wasm)
-        config = bootstrap(provider.port, upstream.port, [filter_])
+        config = bootstrap(provider.port, upstream.port, [filter_], clusters=clusters)
         envoy = Envoy(tmp_path / f"envoy{len(started)}", config, concurrency=concurrency, **kwargs).start()
         started.append(envoy)
         return envoy

@@ -152,13 +152,31 @@ def test_an_unknown_cluster_is_reported_and_retried(start_envoy):
     envoy = start_envoy(config(header_providing_service_cluster="no-such-cluster"))
     eventually(lambda: envoy.stat("fetches_failed") >= 2, timeout=5)
     assert envoy.request("/")[0] == 200
-    assert 'is the cluster "no-such-cluster" defined?; no headers to keep yet; retrying in' in envoy.log()
+    assert ('Envoy has no cluster "no-such-cluster" (header_providing_service_cluster): define it, or correct '
+            'the name; no headers to keep yet; retrying in') in envoy.log()
+    envoy.settle()
+    assert envoy.stat("provider_unknown_cluster") == envoy.stat("fetches_failed") >= 2
+    assert envoy.stat("provider_not_sent") == 0
+
+
+def test_a_cluster_without_a_healthy_upstream_is_told_apart_from_an_unknown_one(start_envoy, tmp_path):
+    """A cluster that exists but has no endpoint: Envoy cannot send the call."""
+    empty = {"name": "empty", "type": "STATIC", "connect_timeout": "0.5s",
+             "load_assignment": {"cluster_name": "empty", "endpoints": []}}
+    envoy = start_envoy(config(header_providing_service_cluster="empty"), clusters=[empty])
+    eventually(lambda: envoy.stat("fetches_failed") >= 1, timeout=5)
+    envoy.settle()
+    assert envoy.stat("provider_not_sent") == envoy.stat("fetches_failed") >= 1
+    assert envoy.stat("provider_unknown_cluster") == 0
+    assert ('header fetch failed: Envoy has no healthy upstream, or an open circuit breaker, in cluster "empty"; '
+            'the call was not sent; no headers to keep yet; retrying in') in envoy.log()
 
 
 def test_every_metric_is_defined_at_start(start_envoy, provider):
     envoy = start_envoy(config())
     names = {name.removeprefix(STAT_PREFIX) for name in envoy.stats() if name.startswith(STAT_PREFIX)}
-    assert names == {"provider_calls", "fetches_succeeded", "fetches_failed", "headers_refused",
+    assert names == {"provider_calls", "fetches_succeeded", "fetches_failed", "provider_unknown_cluster",
+                     "provider_not_sent", "requests_held_over_limit", "headers_refused",
                      "requests_augmented", "requests_without_headers", "requests_denied", "requests_held",
                      "requests_held_resumed", "requests_held_continued", "requests_held_denied",
                      "requests_held_cancelled", "headers_current", "cache_age_seconds", "wasm_memory_bytes"}

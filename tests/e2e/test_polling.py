@@ -29,10 +29,10 @@ def test_one_provider_call_per_refresh_at_any_concurrency(start_envoy, provider,
     assert envoy.upstream_headers().get("authorization") == "Bearer t1"
     first = eventually(lambda: provider.calls and provider.calls[0][0], what="the first call")
     time.sleep(first + 4.5 - time.monotonic())
-    # Calls at 0s and then every 0.95-1s: five in 4.5s, at 1, 2 or 4 workers.
+    # Calls at 0s and then every 0.8-1s (20% jitter): five or six in 4.5s, at 1, 2 or 4 workers.
     calls = [c for c in provider.calls if c[0] <= first + 4.5]
-    assert len(calls) == 5, gaps(calls)
-    assert all(0.9 <= g <= 1.1 for g in gaps(calls)), gaps(calls)
+    assert len(calls) in (5, 6), gaps(calls)
+    assert all(0.75 <= g <= 1.1 for g in gaps(calls)), gaps(calls)
     # Envoy's own count agrees with the provider's.
     eventually(lambda: envoy.stat("provider_calls") == provider.call_count(), timeout=2)
 
@@ -66,10 +66,10 @@ def test_max_age_shortens_the_refresh(start_envoy, provider):
     envoy = start_envoy(config(header_cache_expiry="1h"))
     first = eventually(lambda: provider.calls and provider.calls[0][0])
     time.sleep(first + 5 - time.monotonic())
-    # Refreshed at 90% of max-age less up to 5%: every 1.71-1.8s, though the interval is an hour.
+    # Refreshed at 90% of max-age less up to 20%: every 1.44-1.8s, though the interval is an hour.
     calls = [c for c in provider.calls if c[0] <= first + 5]
-    assert len(calls) == 3, gaps(calls)
-    assert all(1.65 <= g <= 1.9 for g in gaps(calls)), gaps(calls)
+    assert len(calls) in (3, 4), gaps(calls)
+    assert all(1.4 <= g <= 1.9 for g in gaps(calls)), gaps(calls)
     assert "fetched 1 header (authorization), max-age 2s; next refresh in 1" in envoy.log()
 
 

@@ -5,22 +5,52 @@ import hashlib
 
 import pytest
 
-from harness.envoy import WASM, WASM_RESPONSE
-from harness.rename_exports import export_entries, sections  # the build's own reader
+from harness.envoy import ROOT, WASM, WASM_RESPONSE
+from harness.rename_exports import export_entries, leb, sections  # the build's own reader
 
 BUDGET = 100_000
+# Callbacks Envoy would call on every request: each costs about a microsecond
+# (src/shim/exports.rs), so no build may export one.
+PER_REQUEST = {"proxy_on_context_create", "proxy_on_done", "proxy_on_delete", "proxy_on_log"}
+# Host functions the filter may import: proxy-wasm's, and Envoy's clocks through WASI.
+IMPORT_MODULES = {"env", "wasi_snapshot_preview1"}
+WASI = {"clock_time_get"}
 
-# Must match the lists in scripts/build.sh: a callback the code starts to rely on
-# (say on_request_body) fails here until the build keeps its export. No
-# proxy_on_context_create, proxy_on_delete, proxy_on_done or proxy_on_log: each
-# would be a call into the VM on every request (src/exports.rs).
-EXPORTS = {"memory", "malloc", "proxy_abi_version_0_2_1", "proxy_on_configure", "proxy_on_tick",
-           "proxy_on_http_call_response", "proxy_on_request_headers"}
-ARTIFACTS = {WASM: EXPORTS, WASM_RESPONSE: EXPORTS | {"proxy_on_response_headers"}}
+
+def kept(flavor: str) -> set[str]:
+    """The exports scripts/lib/exports.txt (the list scripts/build.sh builds from) names for a flavor."""
+    names = set()
+    for line in (ROOT / "scripts" / "lib" / "exports.txt").read_text().splitlines():
+        fields = line.split()
+        if fields and not fields[0].startswith("#") and (len(fields) < 3 or fields[2] == flavor):
+            names.add(fields[1] if len(fields) > 1 else fields[0])
+    return names
+
+
+ARTIFACTS = {WASM: kept("request"), WASM_RESPONSE: kept("response")}
 
 
 def exports(module: bytes) -> set[str]:
     return {name for sid, body in sections(module) if sid == 7 for name, _ in export_entries(body)}
+
+
+def imports(module: bytes) -> set[tuple[str, str]]:
+    """(module, name) of each import."""
+    found = set()
+    for sid, body in sections(module):
+        if sid != 2:
+            continue
+        count, pos = leb(body, 0)
+        for _ in range(count):
+            names = []
+            for _ in range(2):
+                length, pos = leb(body, pos)
+                names.append(body[pos:pos + length].decode())
+                pos += length
+            assert body[pos] == 0, "only functions are imported"
+            _, pos = leb(body, pos + 1)
+            found.add(tuple(names))
+    return found
 
 
 each = pytest.mark.parametrize("wasm", list(ARTIFACTS), ids=lambda p: p.name)
@@ -41,6 +71,16 @@ def test_checksum_file_matches(wasm):
 @each
 def test_exports_are_exactly_the_kept_callbacks(wasm):
     assert exports(wasm.read_bytes()) == ARTIFACTS[wasm]
+    assert {"proxy_on_configure", "proxy_on_request_headers", "memory"} <= ARTIFACTS[wasm]
+    assert not ARTIFACTS[wasm] & PER_REQUEST
+
+
+@each
+def test_imports_are_the_abi_and_the_wasi_clock(wasm):
+    found = imports(wasm.read_bytes())
+    assert {m for m, _ in found} <= IMPORT_MODULES, found
+    assert {n for m, n in found if m == "wasi_snapshot_preview1"} == WASI
+    assert ("env", "proxy_set_effective_context") in found
 
 
 @each

@@ -5,9 +5,10 @@
 
 use std::borrow::Cow;
 
-use crate::headers::{self, HeaderSet, Refused};
-use crate::json::{self, Kind, Scanner};
-use crate::text::{push_quoted, push_u64};
+use super::headers::{self, HeaderSet, Refused};
+use super::host::CallError;
+use super::json::{self, Kind, Scanner};
+use super::text::{push_quoted, push_u64};
 
 /// Largest provider body read. Bigger bodies are refused unread: the set they
 /// would yield is capped at 32 KiB anyway.
@@ -23,8 +24,9 @@ pub struct Accepted {
 /// Why a fetch failed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// Envoy could not start the call (e.g. the cluster does not exist yet).
-    NotDispatched {
+    /// Envoy refused to start the call.
+    NotStarted {
+        error: CallError,
         cluster: String,
     },
     /// The call ended without a response: reset, refused, or the timeout.
@@ -48,15 +50,26 @@ pub enum Failure {
 impl Failure {
     pub fn describe(&self, out: &mut String) {
         match self {
-            Failure::NotDispatched { cluster } => {
-                out.push_str("Envoy refused to start the call; is the cluster ");
+            Failure::NotStarted { error, cluster } => {
+                out.push_str("Envoy has ");
+                out.push_str(match error {
+                    CallError::UnknownCluster => "no cluster ",
+                    CallError::NotSent => {
+                        "no healthy upstream, or an open circuit breaker, in cluster "
+                    }
+                });
                 push_quoted(out, cluster);
-                out.push_str(" defined?");
+                out.push_str(match error {
+                    CallError::UnknownCluster => {
+                        " (header_providing_service_cluster): define it, or correct the name"
+                    }
+                    CallError::NotSent => "; the call was not sent",
+                });
             }
             Failure::NoResponse => out.push_str("the call ended without a response"),
             Failure::TimedOut { timeout_ms } => {
                 out.push_str("no response within ");
-                crate::text::push_duration(out, *timeout_ms);
+                super::text::push_duration(out, *timeout_ms);
                 out.push_str(" (header_providing_service_timeout)");
             }
             Failure::Status(code) => {
@@ -66,7 +79,9 @@ impl Failure {
             Failure::BodyTooLarge(size) => {
                 out.push_str("the body is ");
                 push_u64(out, *size as u64);
-                out.push_str(" bytes, over the 65536-byte limit");
+                out.push_str(" bytes, over the ");
+                push_u64(out, MAX_BODY_BYTES as u64);
+                out.push_str("-byte limit");
             }
             Failure::EmptyBody => out.push_str("the body is empty"),
             Failure::NotJson(e) => {
@@ -125,6 +140,17 @@ pub fn judge(
     Ok(Accepted { set, refused })
 }
 
+/// How long the provider's answer stays fresh, in seconds: its `Cache-Control`
+/// `max-age` less its `Age` (RFC 9111 §4.2.3), so a token a cache already
+/// held for a while is refreshed before it expires. `None` without a usable
+/// `max-age`.
+pub fn lifetime_s(cache_control: &[u8], age: Option<&[u8]>) -> Option<u64> {
+    let max_age = max_age(cache_control)?;
+    // Envoy's codecs strip a header value's surrounding white space.
+    let age = age.and_then(delta_seconds).unwrap_or(0);
+    Some(max_age.saturating_sub(age))
+}
+
 /// The `max-age` of a `Cache-Control` header, in seconds (RFC 9111: the
 /// directive name is case-insensitive, the value delta-seconds, possibly quoted;
 /// a huge value saturates). `None` without a usable `max-age`.
@@ -139,13 +165,18 @@ pub fn max_age(cache_control: &[u8]) -> Option<u64> {
             .strip_prefix(b"\"")
             .and_then(|v| v.strip_suffix(b"\""))
             .unwrap_or(value);
-        if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(value.iter().fold(0u64, |n, &d| {
-            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        }))
+        delta_seconds(value)
     })
+}
+
+/// RFC 9111 delta-seconds: digits only; a huge value saturates.
+fn delta_seconds(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0u64, |n, &d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
 }
 
 /// The three ASCII digits of a `:status`.
@@ -193,8 +224,8 @@ fn flat_object(body: &[u8]) -> Result<Vec<Entry<'_>>, Failure> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
+    use super::headers::Refusal;
     use super::*;
-    use crate::headers::Refusal;
 
     fn ok(body: &str) -> Result<Accepted, Failure> {
         judge(Some(b"200"), body.len(), || Some(body.as_bytes().to_vec()))
@@ -379,16 +410,33 @@ mod tests {
     }
 
     #[test]
+    fn age_is_taken_off_max_age() {
+        assert_eq!(lifetime_s(b"max-age=600", None), Some(600));
+        assert_eq!(lifetime_s(b"max-age=600", Some(b"100")), Some(500));
+        assert_eq!(lifetime_s(b"max-age=600", Some(b"900")), Some(0));
+        assert_eq!(lifetime_s(b"max-age=600", Some(b"junk")), Some(600));
+        assert_eq!(lifetime_s(b"no-store", Some(b"1")), None);
+    }
+
+    #[test]
     fn descriptions_of_call_failures() {
         assert_eq!(
             described(Failure::TimedOut { timeout_ms: 5000 }),
             "no response within 5s (header_providing_service_timeout)"
         );
         assert_eq!(
-            described(Failure::NotDispatched {
+            described(Failure::NotStarted {
+                error: CallError::UnknownCluster,
                 cluster: "sidecar".into()
             }),
-            "Envoy refused to start the call; is the cluster \"sidecar\" defined?"
+            "Envoy has no cluster \"sidecar\" (header_providing_service_cluster): define it, or correct the name"
+        );
+        assert_eq!(
+            described(Failure::NotStarted {
+                error: CallError::NotSent,
+                cluster: "sidecar".into()
+            }),
+            "Envoy has no healthy upstream, or an open circuit breaker, in cluster \"sidecar\"; the call was not sent"
         );
         assert_eq!(
             described(Failure::Status(503)),

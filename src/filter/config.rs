@@ -3,12 +3,12 @@
 //!
 //! Unknown fields are errors, so a typo never falls back to a default silently.
 
-use crate::duration;
-use crate::headers::{self, HeaderSet};
-use crate::json::{self, Kind, Scanner};
-use crate::policy::{OnMissing, Target};
-use crate::schedule::Timing;
-use crate::text::{line, push_duration, push_quoted};
+use super::duration;
+use super::headers::{self, HeaderSet};
+use super::json::{self, Kind, Scanner};
+use super::policy::{OnMissing, Target};
+use super::schedule::Timing;
+use super::text::{line, push_duration, push_quoted, push_u64};
 
 /// Where the provider is, as Envoy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl Provider {
                 hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
         }
-        let mut key = line(&["header_augmenter/", plugin, "/"]);
+        let mut key = line(&["header_augmenter/", super::store::FORMAT, "/", plugin, "/"]);
         for shift in (0..16).rev() {
             let nibble = (hash >> (shift * 4)) & 0xf;
             key.push(char::from_digit(nibble as u32, 16).unwrap_or('0'));
@@ -176,6 +176,10 @@ const FIELDS: [(&str, Field); 14] = [
     (TARGET, Field::Target),
 ];
 
+/// Longest `wait_timeout`: a held request keeps its client, a stream in
+/// Envoy and an entry in the VM's queue that long.
+pub const MAX_WAIT_MS: u64 = 300_000;
+
 /// Largest configuration read: room for 32 KiB of static headers and the rest.
 pub const MAX_CONFIG_BYTES: usize = 65536;
 /// Longest cluster name, authority or path.
@@ -186,11 +190,13 @@ pub const MAX_NAME_BYTES: usize = 1024;
 pub fn parse(input: &[u8]) -> Result<Config, Error> {
     if input.len() > MAX_CONFIG_BYTES {
         let mut problem = String::from("the configuration is ");
-        crate::text::push_u64(&mut problem, input.len() as u64);
-        problem.push_str(" bytes, over the 65536-byte limit");
+        super::text::push_u64(&mut problem, input.len() as u64);
+        problem.push_str(" bytes, over the ");
+        push_u64(&mut problem, MAX_CONFIG_BYTES as u64);
+        problem.push_str("-byte limit");
         return Err(Error { field: "", problem });
     }
-    let converted = crate::structpb::to_json(input);
+    let converted = super::structpb::to_json(input);
     let input = converted.as_deref().map_or(input, str::as_bytes);
     let mut config = Config::default();
     let mut s = Scanner::new(input).map_err(not_json)?;
@@ -266,7 +272,7 @@ fn read_field(
             config.on_missing = choice(s, field, &choices)?;
         }
         Field::DenyStatus => config.deny_status = deny_status(s, field)?,
-        Field::WaitTimeout => config.wait_timeout_ms = duration_field(s, field)?,
+        Field::WaitTimeout => config.wait_timeout_ms = bounded_duration(s, field, MAX_WAIT_MS)?,
         Field::StaticHeaders => config.static_headers = static_headers(s, field)?,
         Field::Target => {
             let choices = [
@@ -284,7 +290,10 @@ fn string_field(s: &mut Scanner, field: &'static str, expected: &str) -> Result<
     expect(s, field, Kind::String, expected)?;
     let value = s.string().map_err(|e| in_field(field, e))?;
     if value.len() > MAX_NAME_BYTES {
-        return Err(Error::new(field, "is longer than 1024 bytes"));
+        let mut problem = String::from("is longer than ");
+        push_u64(&mut problem, MAX_NAME_BYTES as u64);
+        problem.push_str(" bytes");
+        return Err(Error { field, problem });
     }
     Ok(value.into_owned())
 }
@@ -355,6 +364,19 @@ fn duration_field(s: &mut Scanner, field: &'static str) -> Result<u64, Error> {
     })
 }
 
+/// A duration of at most `max`.
+fn bounded_duration(s: &mut Scanner, field: &'static str, max: u64) -> Result<u64, Error> {
+    let ms = duration_field(s, field)?;
+    if ms <= max {
+        return Ok(ms);
+    }
+    let mut problem = String::new();
+    push_duration(&mut problem, ms);
+    problem.push_str(" is longer than the maximum, ");
+    push_duration(&mut problem, max);
+    Err(Error { field, problem })
+}
+
 /// A duration, or `null` for none.
 fn optional_duration(s: &mut Scanner, field: &'static str) -> Result<Option<u64>, Error> {
     if s.kind().map_err(|e| in_field(field, e))? == Kind::Null {
@@ -396,7 +418,7 @@ fn deny_status(s: &mut Scanner, field: &'static str) -> Result<u32, Error> {
             if status < 0 {
                 problem.push('-');
             }
-            crate::text::push_u64(&mut problem, status.unsigned_abs());
+            super::text::push_u64(&mut problem, status.unsigned_abs());
             Err(Error { field, problem })
         }
     }
@@ -464,7 +486,7 @@ fn with_value(field: &'static str, value: &str, problem: &str) -> Error {
 fn json_problem(e: json::Error) -> String {
     let mut out = String::from(e.what);
     out.push_str(" at byte ");
-    crate::text::push_u64(&mut out, e.at as u64);
+    super::text::push_u64(&mut out, e.at as u64);
     out
 }
 
@@ -626,6 +648,7 @@ mod tests {
             (r#"{"deny_status": "503"}"#, "deny_status: must be an HTTP status from 400 to 599, found a string"),
             (r#"{"max_stale": "forever"}"#, r#"max_stale: "forever" is not a duration; write a number and a unit, as in "250ms", "5s" or "1h30m""#),
             (r#"{"wait_timeout": "0ms"}"#, r#"wait_timeout: "0ms" is zero; a duration must be greater than zero"#),
+            (r#"{"wait_timeout": "1193h"}"#, "wait_timeout: 1193h is longer than the maximum, 5m"),
             (r#"{"retry_initial": "90s"}"#, "retry_initial: 1m30s is longer than retry_max (1m)"),
             (r#"{"retry_initial": "2s", "retry_max": "1s"}"#, "retry_initial: 2s is longer than retry_max (1s)"),
             (r#"{"static_headers": ["x"]}"#, "static_headers: must be an object of header names to string values, found an array"),
@@ -748,8 +771,8 @@ mod tests {
     fn shared_data_keys_separate_plugins_and_providers() {
         let p = Config::default().provider;
         let key = p.shared_data_key("ha");
-        assert!(key.starts_with("header_augmenter/ha/"), "{key}");
-        assert_eq!(key.len(), "header_augmenter/ha/".len() + 16);
+        assert!(key.starts_with("header_augmenter/v3/ha/"), "{key}");
+        assert_eq!(key.len(), "header_augmenter/v3/ha/".len() + 16);
         assert_eq!(key, p.shared_data_key("ha"));
         assert_ne!(key, p.shared_data_key("other"));
         let mut q = p.clone();

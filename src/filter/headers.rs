@@ -232,6 +232,9 @@ impl HeaderSet {
     }
 
     /// Reads what `encode` wrote; `None` for anything else, never a panic.
+    /// Shared data is writable by any module in the VM's namespace, so the
+    /// set is validated again: `None` unless every entry passes the rules a
+    /// provider's headers pass, with its name already lower-cased.
     pub fn decode(bytes: &[u8]) -> Option<HeaderSet> {
         let mut r = Reader(bytes);
         if r.take(1)? != [ENCODING_VERSION] {
@@ -244,9 +247,26 @@ impl HeaderSet {
             let value_len = r.u32()? as usize;
             let name = std::str::from_utf8(r.take(name_len)?).ok()?;
             let value = std::str::from_utf8(r.take(value_len)?).ok()?;
-            entries.push((name.to_owned(), value.to_owned()));
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            entries.push((Cow::Borrowed(name), Cow::Borrowed(value)));
         }
-        r.0.is_empty().then_some(HeaderSet { entries })
+        if !r.0.is_empty() {
+            return None;
+        }
+        let (set, refused) = validate(entries);
+        refused.is_empty().then_some(set)
+    }
+
+    /// Encodes entries as they are, valid or not: for tests that forge shared data.
+    #[cfg(test)]
+    pub fn encode_unchecked(entries: &[(&str, &str)]) -> Vec<u8> {
+        let entries = entries.iter().map(|(n, v)| (n.to_string(), v.to_string()));
+        HeaderSet {
+            entries: entries.collect(),
+        }
+        .encode()
     }
 }
 

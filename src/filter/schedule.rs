@@ -3,20 +3,22 @@
 //! milliseconds, so every rule is tested without a host.
 //!
 //! - After a good response, the next call is `header_cache_expiry` away, or
-//!   90% of the provider's `max-age` if that is sooner, less a random 0-5% so
-//!   that sidecars started together spread their calls.
-//! - The headers expire after `max-age` when the provider sent one, otherwise
-//!   after `header_cache_expiry`. Past expiry plus `max_stale` they are no
+//!   90% of the provider's lifetime (`max-age` less `Age`) if that is sooner,
+//!   less a random 0-20% of that. With a lifetime, the window is anchored on
+//!   the absolute expiry: pods that got one shared token refresh anywhere in
+//!   the last 28% to 10% of its life, not all at once (scripts/herd.sh).
+//! - The headers expire after the lifetime when the provider sent one,
+//!   otherwise after `header_cache_expiry`. Past expiry plus `max_stale` they are no
 //!   longer served; without `max_stale` they are served until replaced.
 //! - After a failure, the retry is `retry_initial` away, doubling with each
 //!   consecutive failure, capped by `retry_max` and by `header_cache_expiry`,
 //!   with "equal jitter" (a random point in the upper half of the step).
 //!   Retries never stop.
 
-use crate::random::Rng;
+use super::random::Rng;
 
 /// Refresh delays are shortened by a random amount up to this share (percent).
-pub const REFRESH_JITTER_PERCENT: u64 = 5;
+pub const REFRESH_JITTER_PERCENT: u64 = 20;
 /// With `max-age`, the refresh comes at this share (percent) of it, before expiry.
 pub const MAX_AGE_REFRESH_PERCENT: u64 = 90;
 /// Least `max-age` honoured: `max-age=0` must not make the poller spin.
@@ -58,7 +60,7 @@ impl Schedule {
         self.failures
     }
 
-    /// A good response at `now`, with the provider's `max-age` in seconds if it sent one.
+    /// A good response at `now`, with the provider's lifetime in seconds if it gave one.
     pub fn succeeded(&mut self, now: u64, max_age_s: Option<u64>, rng: &mut Rng) -> Fresh {
         self.failures = 0;
         let ttl = match max_age_s {
@@ -99,6 +101,7 @@ pub fn servable(now: u64, expires_at: u64, max_stale_ms: Option<u64>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -116,7 +119,7 @@ mod tests {
             let f = s.succeeded(1_000, None, &mut rng);
             assert_eq!(f.expires_at_ms, 361_000);
             let delay = f.refresh_at_ms - 1_000;
-            assert!((342_000..=360_000).contains(&delay), "{delay}");
+            assert!((288_000..=360_000).contains(&delay), "{delay}");
         }
     }
 
@@ -137,7 +140,7 @@ mod tests {
         let f = s.succeeded(0, Some(60), &mut rng);
         assert_eq!(f.expires_at_ms, 60_000);
         assert!(
-            (51_300..=54_000).contains(&f.refresh_at_ms),
+            (43_200..=54_000).contains(&f.refresh_at_ms),
             "{}",
             f.refresh_at_ms
         );
@@ -153,7 +156,23 @@ mod tests {
         let mut s = Schedule::new(T);
         let f = s.succeeded(0, Some(0), &mut rng);
         assert_eq!(f.expires_at_ms, 1_000);
-        assert!(f.refresh_at_ms >= 855, "{}", f.refresh_at_ms);
+        assert!(f.refresh_at_ms >= 720, "{}", f.refresh_at_ms);
+    }
+
+    #[test]
+    fn pods_with_one_shared_token_spread_their_refreshes_before_its_expiry() {
+        // 1,000 pods get one token at the same moment, 1h before it expires.
+        let mut rng = Rng::new(7);
+        let mut s = Schedule::new(Timing {
+            refresh_ms: 86_400_000,
+            ..T
+        });
+        let at: Vec<u64> = (0..1000)
+            .map(|_| s.succeeded(0, Some(3600), &mut rng).refresh_at_ms)
+            .collect();
+        let (first, last) = (at.iter().min().unwrap(), at.iter().max().unwrap());
+        assert!(*first >= 2_592_000 && *last <= 3_240_000, "{first} {last}");
+        assert!(last - first > 600_000, "spread only {}ms", last - first);
     }
 
     #[test]

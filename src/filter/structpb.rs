@@ -9,7 +9,7 @@
 //! input "not a Struct", and it is then read as JSON (which will say what is
 //! wrong). Nesting deeper than the configuration can use is refused.
 
-use crate::text::push_u64;
+use super::text::push_u64;
 
 /// Deepest nesting of structs and lists converted; the configuration uses 2.
 const MAX_DEPTH: u32 = 8;

@@ -53,6 +53,8 @@ pub enum Denial {
     NotFetched,
     Expired,
     WaitTimeout,
+    /// The VM already holds its most requests (held.rs `MAX_HELD`).
+    HeldLimit,
 }
 
 impl Denial {
@@ -62,6 +64,7 @@ impl Denial {
             Denial::NotFetched => "not-fetched",
             Denial::Expired => "expired",
             Denial::WaitTimeout => "wait-timeout",
+            Denial::HeldLimit => "held-limit",
         }
     }
 
@@ -73,6 +76,7 @@ impl Denial {
             Denial::WaitTimeout => {
                 "header-augmenter: no headers from the provider within wait_timeout\n"
             }
+            Denial::HeldLimit => "header-augmenter: too many requests waiting for headers\n",
         }
     }
 }

@@ -14,13 +14,13 @@
 
 use std::borrow::Cow;
 
-use crate::config;
-use crate::duration;
-use crate::headers::{self, HeaderSet, MAX_HEADERS, MAX_SET_BYTES};
-use crate::provider;
-use crate::store::{Lease, Record};
-use crate::structpb;
-use crate::text;
+use super::config;
+use super::duration;
+use super::headers::{self, HeaderSet, MAX_HEADERS, MAX_SET_BYTES};
+use super::provider;
+use super::store::{Lease, Record};
+use super::structpb;
+use super::text;
 
 /// A provider body: judged without a panic; anything accepted holds only
 /// valid headers within the caps, and re-encodes to a body that is accepted
@@ -139,6 +139,7 @@ fn shared_data_round_trip(set: &HeaderSet) {
         fetched_at_ms: 1,
         expires_at_ms: 2,
         refresh_at_ms: 3,
+        fetched_at_wall_ms: 4,
         set: set.clone(),
     };
     assert_eq!(Record::decode(&record.encode()), Some(record));
@@ -152,6 +153,7 @@ pub fn shared_data(bytes: &[u8]) {
     }
     if let Some(set) = HeaderSet::decode(bytes) {
         assert_eq!(set.encode(), bytes);
+        valid_set(&set); // shared data is validated again when read
     }
     if let Some(lease) = Lease::decode(bytes) {
         assert_eq!(lease.encode().as_slice(), bytes);

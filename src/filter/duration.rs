@@ -31,7 +31,7 @@ impl Error {
             Error::MissingUnit => "has no unit; add one of ms, s, m, h (as in \"360s\")",
             Error::UnknownUnit(unit) => {
                 out.push_str("has an unknown unit ");
-                crate::text::push_quoted(out, unit);
+                super::text::push_quoted(out, unit);
                 out.push_str("; use ms, s, m or h");
                 return;
             }

@@ -6,49 +6,54 @@
 //! callback and keeps an object per stream, which takes three calls per
 //! request (context create, request headers, delete). So the module has its
 //! own, few callbacks (scripts/build.sh exports them under the proxy-wasm
-//! names, in place of the SDK's):
+//! names, in place of the SDK's; the list is scripts/lib/exports.txt):
 //!
 //! - on the request path only `proxy_on_request_headers`, and
 //!   `proxy_on_response_headers` in the build with the response target;
-//! - no `proxy_on_context_create`: a root context is made when its first
-//!   callback, `proxy_on_configure`, arrives; a stream keeps no state in the
-//!   VM, so there is nothing to create or delete;
-//! - the root contexts' timer and provider calls, which the filter serves
-//!   itself, through host calls that never panic (host.rs).
+//! - no `proxy_on_context_create`, `proxy_on_done`, `proxy_on_delete`: a
+//!   stream keeps no state in the VM, a plugin is registered by its first
+//!   `proxy_on_configure`, and a root context that Envoy destroyed is found
+//!   by probing it (src/filter/vm.rs);
+//! - the root contexts' timer and provider calls.
+//!
+//! Each callback hands its arguments to the core (src/filter/vm.rs) with the
+//! ABI as its host; no decision is made here.
 
 use std::cell::RefCell;
 
 use proxy_wasm::types::Action;
 
-use crate::http;
-use crate::root::Root;
+use super::abi::Abi;
+use crate::filter::host::Verdict;
+use crate::filter::vm::Vm;
 
 thread_local! {
-    /// This VM's root contexts, by id: one per plugin (root id) in the VM.
-    static ROOTS: RefCell<Vec<Root>> = const { RefCell::new(Vec::new()) };
+    static VM: RefCell<Vm> = const { RefCell::new(Vm::new()) };
 }
 
-/// Runs `f` on the root context `id`; `make` says whether to create it first.
-fn with_root<R>(id: u32, make: bool, f: impl FnOnce(&mut Root) -> R) -> Option<R> {
-    ROOTS.with(|roots| {
-        let mut roots = roots.try_borrow_mut().ok()?;
-        if make && !roots.iter().any(|r| r.id() == id) {
-            roots.push(Root::new(id));
-        }
-        roots.iter_mut().find(|r| r.id() == id).map(f)
-    })
+/// Runs `f` on this VM's registry. A callback never re-enters another, so
+/// the borrow always succeeds; if it did not, the callback does nothing.
+fn with_vm<R>(f: impl FnOnce(&mut Vm) -> R) -> Option<R> {
+    VM.with(|vm| vm.try_borrow_mut().ok().map(|mut vm| f(&mut vm)))
+}
+
+fn action(verdict: Option<Verdict>) -> Action {
+    match verdict {
+        Some(Verdict::Pause) => Action::Pause,
+        _ => Action::Continue,
+    }
 }
 
 /// Exported as `proxy_on_configure`.
 #[no_mangle]
 pub extern "C" fn header_augmenter_on_configure(root_id: u32, configuration_size: usize) -> bool {
-    with_root(root_id, true, |root| root.on_configure(configuration_size)).unwrap_or(false)
+    with_vm(|vm| vm.on_configure(&Abi, root_id, configuration_size)).unwrap_or(false)
 }
 
 /// Exported as `proxy_on_tick`.
 #[no_mangle]
 pub extern "C" fn header_augmenter_on_tick(root_id: u32) {
-    with_root(root_id, false, Root::on_tick);
+    with_vm(|vm| vm.on_tick(&Abi, root_id));
 }
 
 /// Exported as `proxy_on_http_call_response`.
@@ -60,9 +65,7 @@ pub extern "C" fn header_augmenter_on_http_call_response(
     body_size: usize,
     _trailers: usize,
 ) {
-    with_root(root_id, false, |root| {
-        root.on_http_call_response(token, body_size)
-    });
+    with_vm(|vm| vm.on_http_call_response(&Abi, root_id, token, body_size));
 }
 
 /// Exported as `proxy_on_request_headers`.
@@ -72,7 +75,7 @@ pub extern "C" fn header_augmenter_on_request_headers(
     _headers: usize,
     _eos: bool,
 ) -> Action {
-    http::on_request_headers(context_id)
+    action(with_vm(|vm| vm.on_request_headers(&Abi, context_id)))
 }
 
 /// Exported as `proxy_on_response_headers`, only in the build with the
@@ -80,9 +83,9 @@ pub extern "C" fn header_augmenter_on_request_headers(
 #[cfg(feature = "response-target")]
 #[no_mangle]
 pub extern "C" fn header_augmenter_on_response_headers(
-    context_id: u32,
+    _context_id: u32,
     _headers: usize,
     _eos: bool,
 ) -> Action {
-    http::on_response_headers(context_id)
+    action(with_vm(|vm| vm.on_response_headers(&Abi)))
 }

@@ -1,0 +1,123 @@
+//! One configured plugin in one VM: who it is (Envoy's plugin name and root
+//! id), its configuration, its shared-data keys, its metrics, this VM's copy
+//! of its record, and its poller. The VM's registry (vm.rs) owns it; the
+//! root context that configured it last drives it with its timer.
+
+use super::config::Config;
+use super::copy::Copy;
+use super::host::Host;
+use super::metrics::{Metrics, M};
+use super::poller::Poller;
+use super::store::{lease_key, Lease, Record};
+
+pub struct Plugin {
+    /// Stays the same across reconfigurations: held requests refer to it.
+    pub slot: u32,
+    /// The root context whose timer drives this plugin: the one that
+    /// configured it last.
+    pub root_context: u32,
+    /// Envoy's `plugin_name` and `plugin_root_id`: together, which streams are this plugin's.
+    pub name: String,
+    pub root_id: String,
+    pub config: Config,
+    pub key: String,
+    pub lease_key: String,
+    pub metrics: Metrics,
+    pub copy: Copy,
+    pub poller: Poller,
+    /// This VM's linear memory as last added to the `wasm_memory_bytes` gauge.
+    pub memory_reported: u64,
+}
+
+impl Plugin {
+    pub fn new(
+        host: &impl Host,
+        slot: u32,
+        root_context: u32,
+        name: String,
+        root_id: String,
+        config: Config,
+    ) -> Plugin {
+        let key = config.provider.shared_data_key(&name);
+        Plugin {
+            slot,
+            root_context,
+            lease_key: lease_key(&key),
+            key,
+            metrics: Metrics::define(host, &name),
+            copy: Copy::default(),
+            poller: Poller::new(host.monotonic_ms() ^ u64::from(root_context) << 32),
+            memory_reported: 0,
+            name,
+            root_id,
+            config,
+        }
+    }
+
+    /// A new configuration of this plugin, from the root context
+    /// `root_context`. With the same provider, the copy, the lease and the
+    /// schedule carry on under the new settings; with another, they start over.
+    pub fn reconfigure(&mut self, host: &impl Host, root_context: u32, config: Config) {
+        let key = config.provider.shared_data_key(&self.name);
+        self.root_context = root_context;
+        if key == self.key {
+            self.poller.retime(config.timing(), host.monotonic_ms());
+            self.copy.invalidate(); // the static headers may have changed
+        } else {
+            self.poller = Poller::new(host.monotonic_ms() ^ u64::from(root_context) << 32);
+            self.copy = Copy::default();
+            self.lease_key = lease_key(&key);
+            self.key = key;
+        }
+        self.config = config;
+    }
+
+    pub fn sync(&mut self, host: &impl Host) {
+        self.copy.sync(host, &self.key, &self.config.static_headers);
+    }
+
+    /// The poller lease as it stands: decoded if it decodes, and its CAS.
+    pub fn lease(&self, host: &impl Host) -> (Option<Lease>, Option<u32>) {
+        let (data, cas) = host.shared_data(&self.lease_key);
+        (data.as_deref().and_then(Lease::decode), cas)
+    }
+
+    /// Writes the lease if its CAS is still `cas`; returns the new CAS.
+    pub fn write_lease(&self, host: &impl Host, lease: Lease, cas: Option<u32>) -> Option<u32> {
+        if !host.set_shared_data(&self.lease_key, &lease.encode(), cas) {
+            return None;
+        }
+        self.lease(host).1
+    }
+
+    /// Creates the lease, vacant, if this Envoy has none for this key yet.
+    /// Creation cannot be conditional in shared data, so it happens here: all
+    /// configurations run on Envoy's main thread before any worker's VM ticks.
+    pub fn ensure_lease(&self, host: &impl Host) {
+        if let (None, None) = self.lease(host) {
+            host.set_shared_data(&self.lease_key, &Lease::VACANT.encode(), None);
+        }
+    }
+
+    /// Makes `record` the published record for every VM of this Envoy.
+    pub fn publish(&self, host: &impl Host, record: &Record) -> bool {
+        host.set_shared_data(&self.key, &record.encode(), None)
+    }
+
+    /// Adds the change in this VM's linear memory to the `wasm_memory_bytes`
+    /// gauge, which so sums the memory of the plugin's VMs.
+    pub fn report_memory(&mut self, host: &impl Host) {
+        let bytes = host.memory_bytes();
+        let delta = bytes as i64 - self.memory_reported as i64;
+        self.metrics.adjust(host, M::WasmMemoryBytes, delta);
+        self.memory_reported = bytes;
+    }
+
+    /// Before the registry forgets this plugin: the last counts reach Envoy,
+    /// and this VM's share leaves the memory gauge.
+    pub fn retire(&mut self, host: &impl Host) {
+        self.metrics.flush(host);
+        let share = self.memory_reported as i64;
+        self.metrics.adjust(host, M::WasmMemoryBytes, -share);
+    }
+}

@@ -1,0 +1,389 @@
+//! The registry: everything one VM knows, and the callbacks the shim forwards.
+//!
+//! A VM may run several plugins (two Istio WasmPlugins share a VM, and so do
+//! two filters with the same `vm_id`), and Envoy starts a new root context
+//! beside the old one whenever a plugin's configuration changes. So:
+//!
+//! - a plugin is who Envoy says it is, its `plugin_name` and `plugin_root_id`;
+//!   at most one entry per pair. A new configuration of a known plugin
+//!   replaces its entry (with the same provider, the copy, lease and schedule
+//!   carry on), and the new root context drives it from then on. Streams that
+//!   still belong to the old root context (a draining listener) get the new
+//!   configuration: it is the plugin's configuration now.
+//! - a stream finds its plugin without a host call when the VM has one, else
+//!   by one property read (`plugin_name`; the root id too if names repeat).
+//!   A stream whose plugin cannot be told apart gets no plugin's headers.
+//! - an entry whose driving root context is gone (its filter was removed)
+//!   is dropped; each driving root context probes the others on its tick.
+//! - the held requests are one queue per VM (held.rs).
+
+use super::config;
+use super::held::{Entry, Held};
+use super::host::{Host, Level, Verdict};
+use super::metrics::M;
+use super::plugin::Plugin;
+use super::policy::{self, Availability, Decision, Denial};
+use super::poller;
+use super::report;
+use super::request::{apply, carry_out};
+use super::text::{line, push_quoted};
+
+/// Longest time between two ticks of a driving root context: how stale this
+/// VM's copy of the headers and Envoy's counters may be.
+pub const TICK_MAX_MS: u64 = 200;
+/// How often held requests are looked at.
+pub const HOLD_POLL_MS: u64 = 20;
+/// How often held requests that are still waiting are checked for a client
+/// that went away.
+pub const SWEEP_MS: u64 = 1_000;
+
+pub struct Vm {
+    plugins: Vec<Plugin>,
+    held: Held,
+    next_slot: u32,
+    next_sweep_ms: u64,
+    /// Whether a stream that matched no plugin was reported (once per VM).
+    unattributed_reported: bool,
+}
+
+impl Default for Vm {
+    fn default() -> Vm {
+        Vm::new()
+    }
+}
+
+impl Vm {
+    pub const fn new() -> Vm {
+        Vm {
+            plugins: Vec::new(),
+            held: Held::new(),
+            next_slot: 0,
+            next_sweep_ms: 0,
+            unattributed_reported: false,
+        }
+    }
+
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// `proxy_on_configure`: false (and one error line) if the configuration is
+    /// invalid, which fails the plugin.
+    pub fn on_configure(&mut self, host: &impl Host, root_context: u32, size: usize) -> bool {
+        let bytes = match size {
+            0 => None,
+            _ => host.plugin_configuration(size),
+        };
+        let config = match config::parse(bytes.as_deref().unwrap_or_default()) {
+            Ok(config) if config.target.response() && !cfg!(feature = "response-target") => {
+                host.log(
+                    Level::Error,
+                    "invalid configuration: target: responses need the build with the response target, \
+                     header_augmenter_response.wasm; this one adds headers to requests only",
+                );
+                return false;
+            }
+            Ok(config) => config,
+            Err(e) => {
+                host.log(
+                    Level::Error,
+                    &line(&["invalid configuration: ", &e.message()]),
+                );
+                return false;
+            }
+        };
+        host.log(Level::Info, &report::configuration(&config));
+        let name = property(host, "plugin_name");
+        let root_id = property(host, "plugin_root_id");
+        let known = self
+            .plugins
+            .iter()
+            .position(|p| p.name == name && p.root_id == root_id);
+        let index = match known {
+            Some(i) => {
+                if let Some(p) = self.plugins.get_mut(i) {
+                    if p.root_context != root_context {
+                        host.log(
+                            Level::Info,
+                            "reconfigured: new requests get this configuration",
+                        );
+                    }
+                    p.reconfigure(host, root_context, config);
+                }
+                i
+            }
+            None => {
+                let slot = self.next_slot;
+                self.next_slot = slot.wrapping_add(1);
+                let plugin = Plugin::new(host, slot, root_context, name, root_id, config);
+                self.plugins.push(plugin);
+                self.plugins.len() - 1
+            }
+        };
+        if let Some(plugin) = self.plugins.get_mut(index) {
+            plugin.ensure_lease(host);
+            plugin.sync(host);
+        }
+        // The lease is sought on the first tick, not here: Envoy configures (and
+        // discards) a VM of its own at start, whose timer never fires.
+        host.set_tick(1);
+        true
+    }
+
+    /// `proxy_on_tick` of root context `root_context`.
+    pub fn on_tick(&mut self, host: &impl Host, root_context: u32) {
+        let now = host.monotonic_ms();
+        if let Some(plugin) = self.driven_by(root_context) {
+            plugin.sync(host);
+            poller::tick(plugin, host, now);
+            plugin.metrics.flush(host);
+            plugin.report_memory(host);
+            self.prune(host, root_context);
+        }
+        self.serve_held(host, root_context, now);
+        self.arm(host, root_context, now);
+    }
+
+    /// `proxy_on_http_call_response`: the answer goes to the plugin whose
+    /// call it is, whichever root context made it.
+    pub fn on_http_call_response(
+        &mut self,
+        host: &impl Host,
+        root_context: u32,
+        token: u32,
+        body_size: usize,
+    ) {
+        let plugin = self.plugins.iter_mut().find(|p| p.poller.awaits(token));
+        let Some(plugin) = plugin else {
+            return; // a call by a configuration since replaced by another provider
+        };
+        poller::on_response(plugin, host, token, body_size);
+        let now = host.monotonic_ms();
+        self.serve_held(host, root_context, now);
+        self.arm(host, root_context, now);
+    }
+
+    /// `proxy_on_request_headers` of stream `context_id`.
+    pub fn on_request_headers(&mut self, host: &impl Host, context_id: u32) -> Verdict {
+        let Some(plugin) = stream_plugin(&mut self.plugins, host) else {
+            self.unattributed(host);
+            return Verdict::Continue;
+        };
+        if plugin.copy.record().is_none() {
+            plugin.sync(host); // headers may have arrived since the last tick
+        }
+        let config = &plugin.config;
+        let decision = policy::on_request(availability(plugin, host), config.on_missing);
+        if decision != Decision::Hold {
+            return carry_out(plugin, host, decision);
+        }
+        let entry = Entry {
+            context_id,
+            slot: plugin.slot,
+            until_ms: host.monotonic_ms().saturating_add(config.wait_timeout_ms),
+        };
+        match self.held.push(entry) {
+            Some(first) => {
+                plugin.metrics.inc(M::RequestsHeld);
+                if first {
+                    // Held requests are looked at on ticks: make them frequent.
+                    // (Armed once, when the queue fills: re-arming on every
+                    // hold would keep pushing the tick away under load.)
+                    host.set_tick(HOLD_POLL_MS as u32);
+                }
+                Verdict::Pause
+            }
+            None => {
+                plugin.metrics.inc(M::RequestsHeldOverLimit);
+                carry_out(plugin, host, Decision::Deny(Denial::HeldLimit))
+            }
+        }
+    }
+
+    /// `proxy_on_response_headers`, only in the build with the response target.
+    pub fn on_response_headers(&mut self, host: &impl Host) -> Verdict {
+        if let Some(plugin) = stream_plugin(&mut self.plugins, host) {
+            if plugin.config.target.response() {
+                let ready = availability(plugin, host) == Availability::Ready;
+                apply(plugin, host, super::host::Map::Response, ready);
+            }
+        }
+        Verdict::Continue
+    }
+}
+
+impl Vm {
+    /// The plugin root context `root_context` drives, if any.
+    fn driven_by(&mut self, root_context: u32) -> Option<&mut Plugin> {
+        self.plugins
+            .iter_mut()
+            .find(|p| p.root_context == root_context)
+    }
+
+    /// A stream that matched no plugin goes on untouched: no plugin's headers
+    /// are safer than another plugin's. Reported once per VM.
+    fn unattributed(&mut self, host: &impl Host) {
+        if self.unattributed_reported || self.plugins.is_empty() {
+            return;
+        }
+        self.unattributed_reported = true;
+        let name = property(host, "plugin_name");
+        let mut text = String::from("a request of plugin ");
+        push_quoted(&mut text, &name);
+        text.push_str(" matched no plugin of this VM; it went on without headers");
+        host.log(Level::Warn, &text);
+    }
+
+    /// Drops the plugins whose driving root context Envoy has destroyed (its
+    /// filter was removed, not replaced).
+    fn prune(&mut self, host: &impl Host, root_context: u32) {
+        if self.plugins.len() < 2 {
+            return;
+        }
+        let mut probed = false;
+        let mut i = 0;
+        while let Some(p) = self.plugins.get(i) {
+            if p.root_context == root_context {
+                i += 1;
+                continue;
+            }
+            probed = true;
+            if host.set_effective_context(p.root_context) {
+                i += 1;
+                continue;
+            }
+            let mut gone = self.plugins.remove(i);
+            // Envoy destroys a root context only after the last of its streams
+            // (each holds the plugin), so what it held is gone with them.
+            self.held.retain(|e| {
+                if e.slot == gone.slot {
+                    gone.metrics.inc(M::RequestsHeldCancelled);
+                }
+                e.slot != gone.slot
+            });
+            let mut text = String::from("plugin ");
+            push_quoted(&mut text, &gone.name);
+            text.push_str(" was removed from this VM: its root context is gone");
+            host.log(Level::Info, &text);
+            gone.retire(host);
+        }
+        if probed {
+            host.set_effective_context(root_context);
+        }
+    }
+
+    /// The held requests, each looked at once per plugin (one, usually):
+    /// released when headers arrived, when its plugin's policy lets it go, or
+    /// when it has waited `wait_timeout`; every `SWEEP_MS` the others are
+    /// checked for a client that went away.
+    fn serve_held(&mut self, host: &impl Host, root_context: u32, now: u64) {
+        if self.held.is_empty() {
+            return;
+        }
+        let sweep = now >= self.next_sweep_ms;
+        if sweep {
+            self.next_sweep_ms = now + SWEEP_MS;
+        }
+        for plugin in &self.plugins {
+            let available = availability(plugin, host); // once per plugin, not per request
+            self.held.retain(|e| {
+                if e.slot != plugin.slot || release(plugin, host, e, available, now) {
+                    return e.slot != plugin.slot;
+                }
+                let alive = !sweep || host.set_effective_context(e.context_id);
+                if !alive {
+                    plugin.metrics.inc(M::RequestsHeldCancelled);
+                }
+                alive
+            });
+        }
+        host.set_effective_context(root_context);
+    }
+
+    /// Arms the timer of `root_context`: at most `TICK_MAX_MS` away for a
+    /// driving root context, sooner for a due call or refresh, every
+    /// `HOLD_POLL_MS` while requests are held; a root context that drives
+    /// nothing (its plugin was reconfigured) ticks only while requests are held.
+    fn arm(&mut self, host: &impl Host, root_context: u32, now: u64) {
+        let holding = !self.held.is_empty();
+        let next = match self.driven_by(root_context) {
+            Some(p) => {
+                let due = p.poller.due_ms(p.config.timeout_ms);
+                let next = due.map_or(TICK_MAX_MS, |d| d.saturating_sub(now).min(TICK_MAX_MS));
+                match holding {
+                    true => next.min(HOLD_POLL_MS),
+                    false => next,
+                }
+            }
+            None if holding => HOLD_POLL_MS,
+            None => {
+                host.set_tick(0);
+                return;
+            }
+        };
+        host.set_tick(next.max(1) as u32);
+    }
+}
+
+/// The plugin the current stream belongs to.
+fn stream_plugin<'a>(plugins: &'a mut [Plugin], host: &impl Host) -> Option<&'a mut Plugin> {
+    if let [only] = plugins {
+        return Some(only);
+    }
+    let name = host.property("plugin_name")?;
+    let named = |p: &Plugin| p.name.as_bytes() == name;
+    let first = plugins.iter().position(named)?;
+    if !plugins.iter().skip(first + 1).any(named) {
+        return plugins.get_mut(first);
+    }
+    // Two filters of one name in this VM: their root ids tell them apart.
+    let root_id = host.property("plugin_root_id")?;
+    plugins
+        .iter_mut()
+        .find(|p| p.name.as_bytes() == name && p.root_id.as_bytes() == root_id)
+}
+
+/// Releases one held request if its wait is over; true if it did. A stream
+/// whose client went away meanwhile counts as cancelled.
+fn release(
+    plugin: &Plugin,
+    host: &impl Host,
+    e: &Entry,
+    available: Availability,
+    now: u64,
+) -> bool {
+    let timed_out = now >= e.until_ms;
+    let Some(decision) = policy::on_held(available, plugin.config.on_missing, timed_out) else {
+        return false;
+    };
+    let metrics = &plugin.metrics;
+    if !host.set_effective_context(e.context_id) {
+        metrics.inc(M::RequestsHeldCancelled);
+        return true;
+    }
+    metrics.inc(match decision {
+        Decision::Apply => M::RequestsHeldResumed,
+        Decision::Continue => M::RequestsHeldContinued,
+        _ => M::RequestsHeldDenied,
+    });
+    if carry_out(plugin, host, decision) == Verdict::Continue {
+        host.resume_request();
+    }
+    true
+}
+
+fn availability(plugin: &Plugin, host: &impl Host) -> Availability {
+    let max_stale = plugin.config.max_stale_ms;
+    plugin.copy.availability(host, max_stale, &plugin.lease_key)
+}
+
+/// A string property of the effective context, such as `plugin_name`; empty if absent.
+fn property(host: &impl Host, name: &str) -> String {
+    host.property(name)
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
