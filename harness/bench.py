@@ -9,8 +9,8 @@ is involved.
 
 This filter runs twice: each instance in a VM of its own, which is how each
 instance runs in a deployment (one plugin per VM: Istio's outbound listeners
-share one root id, so one plugin); and all ten in one VM, where a stream must
-ask the host which plugin it belongs to (src/http.rs), to show that cost too.
+share one root id, so one plugin); and all ten in one VM (distinct names), where a stream must
+ask the host which plugin it belongs to (src/filter/vm.rs), to show that cost too.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python3 -m harness.rename_exports MODULE.wasm OLD=NEW [OLD=NEW ...]
 
 scripts/build.sh uses it to export the filter's own stream callbacks under
-the names Envoy looks up (src/http.rs says why); tests/offline/test_artifact.py
+the names Envoy looks up (src/shim/exports.rs says why); tests/offline/test_artifact.py
 reads the exports with it. Fails if an OLD name is missing or a NEW name is
 already exported, so a mistake cannot pass silently.
 """

@@ -62,7 +62,7 @@ build() {
   #   so those paths are dead; if one ran anyway the VM would trap, as a panic does;
   # - the proxy-wasm SDK's dispatcher, trait default methods and hostcall
   #   wrappers, and the hash maps only the dispatcher uses: the filter has its
-  #   own callbacks (src/exports.rs) and host calls (src/host.rs) and no HashMap.
+  #   own callbacks (src/shim/exports.rs) and host calls (src/shim/abi.rs) and no HashMap.
   #   The SDK's exports are removed below, but the functions their vtables and
   #   lazy statics point at stay in the module's function table, which binaryen
   #   keeps whole, so they must be cut here. Every end-to-end test runs the

@@ -168,35 +168,15 @@ fn plugins_sharing_a_vm_and_a_root_id_get_their_own_headers() {
 #[test]
 fn a_stream_whose_plugin_cannot_be_told_apart_gets_no_plugins_headers() {
     let mut w = World::new(1);
-    w.configure(
-        0,
-        "first",
-        "",
-        r#"{"static_headers": {"x-plugin": "first"}}"#,
-    );
-    w.configure(
-        0,
-        "second",
-        "",
-        r#"{"static_headers": {"x-plugin": "second"}}"#,
-    );
-    w.provider = Some(Answer::json(TOKEN));
-    w.run(1_000);
-    // A root context the registry never saw configured (here: named "third").
+    // A root context whose plugin the registry does not know (here: forgotten).
     let stranger = w.configure(0, "third", "", "{}");
     w.vms[0].vm = Default::default();
-    w.configure(
-        0,
-        "first",
-        "",
-        r#"{"static_headers": {"x-plugin": "first"}}"#,
-    );
-    w.configure(
-        0,
-        "second",
-        "",
-        r#"{"static_headers": {"x-plugin": "second"}}"#,
-    );
+    for name in ["first", "second"] {
+        let json = format!(r#"{{"static_headers": {{"x-plugin": "{name}"}}}}"#);
+        w.configure(0, name, "", &json);
+    }
+    w.provider = Some(Answer::json(TOKEN));
+    w.run(1_000);
     let (id, verdict) = w.request(0, stranger, &[]);
     assert_eq!(verdict, Verdict::Continue);
     assert_eq!(w.sent(0, id, "x-plugin"), None);

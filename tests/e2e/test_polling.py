@@ -78,7 +78,7 @@ def test_without_max_age_the_interval_holds_and_the_cache_ages(start_envoy, prov
     envoy = start_envoy(config(header_cache_expiry="1h"))
     time.sleep(3.2)
     assert provider.call_count() == 1
-    assert envoy.stat("cache_age_seconds") in (2, 3)  # kept by the poller's one-second tick
+    assert envoy.stat("cache_age_seconds") in (2, 3)  # kept by the poller on its tick (200 ms at most)
 
 
 @pytest.mark.matrix
@@ -123,4 +123,4 @@ def test_a_reload_keeps_serving_and_polling_continues(tmp_path, provider, upstre
         recent = [c for c in provider.calls if c[0] > start]
         assert 3 <= len(recent) <= 4, gaps(recent)  # one call a second again
         # Never two pollers: no two calls closer than a refresh, before, during or after the reload.
-        assert all(g >= 0.85 for g in gaps(provider.calls)), gaps(provider.calls)
+        assert all(g >= 0.75 for g in gaps(provider.calls)), gaps(provider.calls)  # 1s less up to 20%
