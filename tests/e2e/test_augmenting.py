@@ -4,6 +4,8 @@ merge policy, validation of what the provider sends, and the metrics."""
 import json
 import socket
 
+import pytest
+
 from harness.envoy import STAT_PREFIX, WASM_RESPONSE, Envoy, bootstrap, cluster, eventually, validate, wasm_filter
 from harness.servers import Provider
 
@@ -14,6 +16,7 @@ def config(**fields):
     return json.dumps(fields)
 
 
+@pytest.mark.matrix
 def test_provider_headers_reach_the_upstream(start_envoy, provider, upstream):
     provider.set(body=TOKEN)
     envoy = start_envoy(config(header_cache_expiry="60s"))
@@ -38,6 +41,7 @@ def test_provider_path_and_authority_are_configurable(start_envoy, provider):
     assert (path, headers["host"]) == ("/v1/token?aud=orders", "idp.example:8443")
 
 
+@pytest.mark.matrix
 def test_a_change_at_the_provider_is_seen_within_one_interval(start_envoy, provider):
     provider.set(body={"Authorization": "Bearer t1"})
     envoy = start_envoy(config(header_cache_expiry="1s"))

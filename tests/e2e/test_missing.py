@@ -5,6 +5,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from harness.envoy import eventually
 
 TOKEN = {"Authorization": "Bearer t1"}
@@ -65,6 +67,7 @@ def test_max_stale_drops_expired_headers_then_deny_applies(start_envoy, provider
     assert "keeping the last good headers (1, fetched 1s ago, expired)" in envoy.log()
 
 
+@pytest.mark.matrix
 def test_wait_holds_requests_until_the_provider_answers(start_envoy, provider):
     provider.set(status=503, body="down")
     envoy = start_envoy(config(on_missing="wait", wait_timeout="5s", retry_initial="500ms"))

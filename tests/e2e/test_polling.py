@@ -21,7 +21,7 @@ def gaps(calls):
     return [b - a for a, b in zip(times, times[1:])]
 
 
-@pytest.mark.parametrize("concurrency", [1, 2, 4])
+@pytest.mark.parametrize("concurrency", [1, pytest.param(2, marks=pytest.mark.matrix), 4])
 def test_one_provider_call_per_refresh_at_any_concurrency(start_envoy, provider, concurrency):
     provider.set(body=TOKEN)
     envoy = start_envoy(config(header_cache_expiry="1s"), concurrency=concurrency)
@@ -81,6 +81,7 @@ def test_without_max_age_the_interval_holds_and_the_cache_ages(start_envoy, prov
     assert envoy.stat("cache_age_seconds") in (2, 3)  # kept by the poller on its tick (200 ms at most)
 
 
+@pytest.mark.matrix
 def test_a_reload_keeps_serving_and_polling_continues(tmp_path, provider, upstream):
     """New filter configuration and new VMs (another vm_configuration): the cached
     headers are served at once, even with the provider down, and the lease passes

@@ -13,16 +13,7 @@ import threading
 import time
 
 from harness.envoy import ROOT
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+from harness.servers import free_ports
 
 
 def listening(port: int) -> bool:
