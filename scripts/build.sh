@@ -65,11 +65,14 @@ build() {
   #   own callbacks (src/shim/exports.rs) and host calls (src/shim/abi.rs) and no HashMap.
   #   The SDK's exports are removed below, but the functions their vtables and
   #   lazy statics point at stay in the module's function table, which binaryen
-  #   keeps whole, so they must be cut here. Every end-to-end test runs the
+  #   keeps whole, so they must be cut here: among them the initializer of the
+  #   SDK's lazy thread-local dispatcher (`LazyStorage::initialize`; the
+  #   filter's own thread-local is `const`, so it has none). Every end-to-end test runs the
   #   result, so a snipped function the filter did call would show as a trap.
   say "wasm-snip"
   "$WASM_SNIP" --snip-rust-fmt-code --snip-rust-panicking-code \
     --pattern '^_ZN10proxy_wasm(6traits|9hostcalls|10dispatcher)' --pattern 'hashbrown|foldhash' \
+    --pattern 'LazyStorage.*initialize' \
     -o "$work/snipped.wasm" "$cargo_out"
 
   # Exports Envoy looks up and may call (scripts/lib/exports.txt): the

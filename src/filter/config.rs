@@ -336,17 +336,22 @@ fn authority(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
 
 fn path(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
     let value = string_field(s, field, "must be a string starting with \"/\"")?;
-    if !value.starts_with('/') {
-        return Err(with_value(field, &value, "must start with \"/\""));
-    }
-    if value.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
-        return Err(with_value(
-            field,
-            &value,
-            "must not contain white space, control characters or '#'",
-        ));
-    }
-    Ok(value)
+    let problem = if !value.starts_with('/') {
+        "must start with \"/\""
+    } else if value.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
+        "must not contain white space, control characters or '#'"
+    } else {
+        return Ok(value);
+    };
+    // Quoted without its query string, which may carry a key.
+    let mut text = String::new();
+    super::text::push_path(&mut text, &value);
+    text.push(' ');
+    text.push_str(problem);
+    Err(Error {
+        field,
+        problem: text,
+    })
 }
 
 fn duration_field(s: &mut Scanner, field: &'static str) -> Result<u64, Error> {
@@ -690,6 +695,7 @@ mod tests {
     fn errors_name_the_field_and_the_problem() {
         let cases = [
             (r#"{"header_cache_expiry": "5x"}"#, r#"header_cache_expiry: "5x" has an unknown unit "x"; use ms, s, m or h"#),
+            (r#"{"header_providing_service_path": "/t?api_key=s3cr3t x"}"#, r#"header_providing_service_path: "/t" with a query string (not logged) must not contain white space, control characters or '#'"#),
             (r#"{"header_cache_expiry": "0s"}"#, r#"header_cache_expiry: "0s" is zero; a duration must be greater than zero"#),
             (r#"{"header_cache_expiry": "-5s"}"#, r#"header_cache_expiry: "-5s" is negative; a duration must be greater than zero"#),
             (r#"{"header_cache_expiry": "360"}"#, r#"header_cache_expiry: "360" has no unit; add one of ms, s, m, h (as in "360s")"#),

@@ -444,7 +444,7 @@ impl World {
             .alive = false;
     }
 
-    /// Answers call `token` now.
+    /// Answers call `token` now, if the root context that made it lives.
     pub fn answer(&mut self, token: u32, answer: Answer) {
         let call = self
             .process
@@ -455,6 +455,16 @@ impl World {
             .cloned()
             .unwrap();
         let v = &mut self.vms[call.vm];
+        // Envoy cancels the calls of a destroyed root context: never answered.
+        if !v
+            .host
+            .roots
+            .borrow()
+            .get(&call.root)
+            .is_some_and(|r| r.alive)
+        {
+            return;
+        }
         let size = answer.body.len();
         *v.host.response.borrow_mut() = Some(answer);
         v.host.effective.set(call.root);

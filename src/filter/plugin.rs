@@ -1,7 +1,8 @@
 //! One configured plugin in one VM: who it is (Envoy's plugin name and root
-//! id), its configuration, its shared-data keys, its metrics, this VM's copy
-//! of its record, and its poller. The VM's registry (vm.rs) owns it; the
-//! root context that configured it last drives it with its timer.
+//! id), the root contexts that configured it, its configuration, its
+//! shared-data keys, its metrics, this VM's copy of its record, and its
+//! poller. The VM's registry (vm.rs) owns it; the newest of its live root
+//! contexts drives it with its timer.
 
 use super::config::Config;
 use super::copy::Copy;
@@ -13,9 +14,14 @@ use super::store::{lease_key, Lease, Record};
 pub struct Plugin {
     /// Stays the same across reconfigurations: held requests refer to it.
     pub slot: u32,
-    /// The root context whose timer drives this plugin: the one that
-    /// configured it last.
+    /// The root context whose timer drives this plugin: the newest live one.
     pub root_context: u32,
+    /// Every live root context that configured this plugin, oldest first,
+    /// with its configuration as Envoy gave it: when the newest goes before an
+    /// older one (a rollback, or one of two listeners removed), the older
+    /// serves again. (The text, parsed again then, costs less code than a
+    /// copy of each `Config`.)
+    pub roots: Vec<(u32, Vec<u8>)>,
     /// Envoy's `plugin_name` and `plugin_root_id`: together, which streams are this plugin's.
     pub name: String,
     pub root_id: String,
@@ -37,11 +43,13 @@ impl Plugin {
         name: String,
         root_id: String,
         config: Config,
+        text: Vec<u8>,
     ) -> Plugin {
         let key = config.provider.shared_data_key(&name);
         Plugin {
             slot,
             root_context,
+            roots: vec![(root_context, text)],
             lease_key: lease_key(&key),
             key,
             metrics: Metrics::define(host, &name),
@@ -57,7 +65,20 @@ impl Plugin {
     /// A new configuration of this plugin, from the root context
     /// `root_context`. With the same provider, the copy, the lease and the
     /// schedule carry on under the new settings; with another, they start over.
-    pub fn reconfigure(&mut self, host: &impl Host, root_context: u32, config: Config) {
+    pub fn reconfigure(
+        &mut self,
+        host: &impl Host,
+        root_context: u32,
+        config: Config,
+        text: Vec<u8>,
+    ) {
+        self.roots.retain(|(r, _)| *r != root_context);
+        self.roots.push((root_context, text));
+        self.drive(host, root_context, config);
+    }
+
+    /// Makes `root_context`, configured with `config`, the one that drives this plugin.
+    pub fn drive(&mut self, host: &impl Host, root_context: u32, config: Config) {
         let key = config.provider.shared_data_key(&self.name);
         self.root_context = root_context;
         if key == self.key {
@@ -91,8 +112,11 @@ impl Plugin {
     }
 
     /// Creates the lease, vacant, if this Envoy has none for this key yet.
-    /// Creation cannot be conditional in shared data, so it happens here: all
-    /// configurations run on Envoy's main thread before any worker's VM ticks.
+    /// Creation cannot be conditional in shared data. Envoy configures the
+    /// main thread's VM first, so the key normally exists before any worker
+    /// ticks; if a worker's VM creates it as another takes the lease, the
+    /// taker finds its CAS gone, says another VM took over, and the lease is
+    /// taken again on the next tick: one spurious line, no lasting harm.
     pub fn ensure_lease(&self, host: &impl Host) {
         if let (None, None) = self.lease(host) {
             host.set_shared_data(&self.lease_key, &Lease::VACANT.encode(), None);

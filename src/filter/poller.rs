@@ -55,6 +55,9 @@ struct Holding {
 struct Call {
     token: u32,
     started_ms: u64,
+    /// The root context that made it: Envoy cancels the call, without an
+    /// answer, if that root context is destroyed.
+    root: u32,
 }
 
 impl Poller {
@@ -88,6 +91,17 @@ impl Poller {
             Some(call) => call.started_ms + timeout_ms + WATCHDOG_GRACE_MS,
             None => h.next_fetch_ms,
         })
+    }
+
+    /// Forgets the call in flight if root context `gone` made it (Envoy
+    /// cancelled it, and will never answer): no failure, and a new call at once.
+    pub fn forget_call_of(&mut self, gone: u32, now: u64) {
+        if let Some(h) = self.holding.as_mut() {
+            if h.call.is_some_and(|c| c.root == gone) {
+                h.call = None;
+                h.next_fetch_ms = now;
+            }
+        }
     }
 
     /// Whether `token` is the call in flight.
@@ -182,8 +196,13 @@ fn keep_lease(plugin: &mut Plugin, host: &impl Host, now: u64) {
             "took over polling the provider: the previous poller's lease lapsed",
         );
     }
-    // Continue the schedule where the record says it stands.
-    let refresh_at = plugin.copy.record().map_or(now, |r| r.refresh_at_ms);
+    // Continue the schedule where the record says it stands (no later than
+    // one interval from now: the record's times are shared data too).
+    let latest = now.saturating_add(plugin.config.refresh_ms);
+    let refresh_at = plugin
+        .copy
+        .record()
+        .map_or(now, |r| r.refresh_at_ms.min(latest));
     plugin.poller.holding = Some(Holding {
         lease_cas,
         schedule: Schedule::resume(plugin.config.timing(), lease.failures),
@@ -208,6 +227,7 @@ fn fetch(plugin: &mut Plugin, host: &impl Host, now: u64) {
                 h.call = Some(Call {
                     token,
                     started_ms: now,
+                    root: plugin.root_context,
                 });
             }
         }

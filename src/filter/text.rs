@@ -52,6 +52,19 @@ pub fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends a provider path, quoted, without its query string, which may
+/// carry a key (`/token?api_key=...`).
+pub fn push_path(out: &mut String, path: &str) {
+    // A byte search: `str::split_once` would bring in `memchr`, 400 bytes.
+    match path.bytes().position(|b| b == b'?') {
+        Some(query) => {
+            push_quoted(out, path.get(..query).unwrap_or_default());
+            out.push_str(" with a query string (not logged)");
+        }
+        None => push_quoted(out, path),
+    }
+}
+
 fn hex_digit(n: u8) -> char {
     char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
 }

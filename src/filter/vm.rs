@@ -13,8 +13,10 @@
 //! - a stream finds its plugin without a host call when the VM has one, else
 //!   by one property read (`plugin_name`; the root id too if names repeat).
 //!   A stream whose plugin cannot be told apart gets no plugin's headers.
-//! - an entry whose driving root context is gone (its filter was removed)
-//!   is dropped; each driving root context probes the others on its tick.
+//! - each plugin keeps every live root context that configured it, newest
+//!   last, which drives it. Root contexts probe the others on their ticks:
+//!   if the newest goes first, the newest live one drives again with its own
+//!   configuration; a plugin with none left (its filter was removed) is dropped.
 //! - the held requests are one queue per VM (held.rs).
 
 use super::config;
@@ -36,6 +38,9 @@ pub const HOLD_POLL_MS: u64 = 20;
 /// How often held requests that are still waiting are checked for a client
 /// that went away.
 pub const SWEEP_MS: u64 = 1_000;
+/// How often an older root context of a plugin checks that the newest is
+/// still there.
+pub const STANDBY_MS: u64 = 1_000;
 
 pub struct Vm {
     plugins: Vec<Plugin>,
@@ -107,19 +112,22 @@ impl Vm {
             Some(i) => {
                 if let Some(p) = self.plugins.get_mut(i) {
                     if p.root_context != root_context {
+                        // Its streams and the older root contexts' cannot be
+                        // told apart: all get the newest configuration.
                         host.log(
                             Level::Info,
                             "reconfigured: new requests get this configuration",
                         );
                     }
-                    p.reconfigure(host, root_context, config);
+                    p.reconfigure(host, root_context, config, bytes.unwrap_or_default());
                 }
                 i
             }
             None => {
                 let slot = self.next_slot;
                 self.next_slot = slot.wrapping_add(1);
-                let plugin = Plugin::new(host, slot, root_context, name, root_id, config);
+                let text = bytes.unwrap_or_default();
+                let plugin = Plugin::new(host, slot, root_context, name, root_id, config, text);
                 self.plugins.push(plugin);
                 self.plugins.len() - 1
             }
@@ -137,12 +145,13 @@ impl Vm {
     /// `proxy_on_tick` of root context `root_context`.
     pub fn on_tick(&mut self, host: &impl Host, root_context: u32) {
         let now = host.monotonic_ms();
+        // First, so that a root context that takes over drives this very tick.
+        self.prune(host, root_context, now);
         if let Some(plugin) = self.driven_by(root_context) {
             plugin.sync(host);
             poller::tick(plugin, host, now);
             plugin.metrics.flush(host);
             plugin.report_memory(host);
-            self.prune(host, root_context);
         }
         self.serve_held(host, root_context, now);
         self.arm(host, root_context, now);
@@ -238,42 +247,57 @@ impl Vm {
         host.log(Level::Warn, &text);
     }
 
-    /// Drops the plugins whose driving root context Envoy has destroyed (its
-    /// filter was removed, not replaced).
-    fn prune(&mut self, host: &impl Host, root_context: u32) {
-        if self.plugins.len() < 2 {
+    /// Forgets the root contexts Envoy has destroyed, found by probing each
+    /// from this tick's root context. A plugin whose newest root context went
+    /// is driven by its newest live one again, with that one's configuration;
+    /// a plugin with none left (its filter was removed) is dropped: Envoy
+    /// destroys a root context only after its last stream (each holds the
+    /// plugin), so nothing it held is still waiting.
+    fn prune(&mut self, host: &impl Host, root_context: u32, now: u64) {
+        let roots: usize = self.plugins.iter().map(|p| p.roots.len()).sum();
+        if roots < 2 {
             return;
         }
-        let mut probed = false;
         let mut i = 0;
-        while let Some(p) = self.plugins.get(i) {
-            if p.root_context == root_context {
-                i += 1;
-                continue;
-            }
-            probed = true;
-            if host.set_effective_context(p.root_context) {
-                i += 1;
-                continue;
-            }
-            let mut gone = self.plugins.remove(i);
-            // Envoy destroys a root context only after the last of its streams
-            // (each holds the plugin), so what it held is gone with them.
-            self.held.retain(|e| {
-                if e.slot == gone.slot {
-                    gone.metrics.inc(M::RequestsHeldCancelled);
+        while let Some(p) = self.plugins.get_mut(i) {
+            let poller = &mut p.poller;
+            p.roots.retain(|&(r, _)| {
+                let alive = r == root_context || host.set_effective_context(r);
+                if !alive {
+                    poller.forget_call_of(r, now);
                 }
-                e.slot != gone.slot
+                alive
             });
-            let mut text = String::from("plugin ");
-            push_quoted(&mut text, &gone.name);
-            text.push_str(" was removed from this VM: its root context is gone");
-            host.log(Level::Info, &text);
-            gone.retire(host);
+            match p.roots.last() {
+                Some((newest, text)) => {
+                    let newest = *newest;
+                    // It parsed when it came; it still does.
+                    if let (true, Ok(config)) = (newest != p.root_context, config::parse(text)) {
+                        host.log(
+                            Level::Info,
+                            "the newest configuration's root context is gone: the one before it serves again",
+                        );
+                        p.drive(host, newest, config);
+                    }
+                    i += 1;
+                }
+                None => {
+                    let mut gone = self.plugins.remove(i);
+                    self.held.retain(|e| {
+                        if e.slot == gone.slot {
+                            gone.metrics.inc(M::RequestsHeldCancelled);
+                        }
+                        e.slot != gone.slot
+                    });
+                    let mut text = String::from("plugin ");
+                    push_quoted(&mut text, &gone.name);
+                    text.push_str(" was removed from this VM: its root contexts are gone");
+                    host.log(Level::Info, &text);
+                    gone.retire(host);
+                }
+            }
         }
-        if probed {
-            host.set_effective_context(root_context);
-        }
+        host.set_effective_context(root_context);
     }
 
     /// The held requests, each looked at once per plugin (one, usually):
@@ -306,10 +330,12 @@ impl Vm {
 
     /// Arms the timer of `root_context`: at most `TICK_MAX_MS` away for a
     /// driving root context, sooner for a due call or refresh, every
-    /// `HOLD_POLL_MS` while requests are held; a root context that drives
-    /// nothing (its plugin was reconfigured) ticks only while requests are held.
+    /// `HOLD_POLL_MS` while requests are held; an older root context of a
+    /// plugin every `STANDBY_MS`, to take over should the newest go first; one
+    /// the registry does not know only while requests are held.
     fn arm(&mut self, host: &impl Host, root_context: u32, now: u64) {
         let holding = !self.held.is_empty();
+        let standby = (self.plugins.iter()).any(|p| p.roots.iter().any(|r| r.0 == root_context));
         let next = match self.driven_by(root_context) {
             Some(p) => {
                 let due = p.poller.due_ms(p.config.timeout_ms);
@@ -320,6 +346,7 @@ impl Vm {
                 }
             }
             None if holding => HOLD_POLL_MS,
+            None if standby => STANDBY_MS,
             None => {
                 host.set_tick(0);
                 return;

@@ -395,3 +395,105 @@ fn the_query_string_of_the_path_is_never_logged() {
         1
     );
 }
+
+// Root contexts going in an order Envoy allows but a naive registry forgets.
+
+#[test]
+fn when_the_newest_root_context_goes_first_the_older_one_serves_its_own_configuration() {
+    let mut w = World::new(1);
+    w.configure(0, "a", "", r#"{"static_headers": {"x-plugin": "a"}}"#);
+    let b1 = w.configure(
+        0,
+        "b",
+        "",
+        r#"{"static_headers": {"x-plugin": "b1"}, "header_providing_service_cluster": "other"}"#,
+    );
+    let b2 = w.configure(
+        0,
+        "b",
+        "",
+        r#"{"static_headers": {"x-plugin": "b2"}, "header_providing_service_cluster": "other"}"#,
+    );
+    w.provider = Some(Answer::json(TOKEN));
+    w.run(1_000);
+    // b2 (a rollback, or the second of two listeners removed) goes while b1 lives.
+    w.destroy_root(0, b2);
+    w.run(1_000);
+    assert_eq!(
+        w.vms[0].vm.plugins().len(),
+        2,
+        "b is still configured by b1"
+    );
+    let (id, _) = w.request(0, b1, &[]);
+    assert_eq!(
+        w.sent(0, id, "x-plugin").as_deref(),
+        Some("b1"),
+        "never plugin a's headers"
+    );
+    assert_eq!(w.process.logged("the one before it serves again"), 1);
+}
+
+#[test]
+fn a_plugin_whose_newest_root_context_went_first_keeps_polling() {
+    let mut w = World::new(1);
+    let x = w.configure(0, "p", "", r#"{"header_cache_expiry": "10s"}"#);
+    let d = w.configure(
+        0,
+        "p",
+        "",
+        r#"{"header_cache_expiry": "10s", "static_headers": {"x-g": "2"}}"#,
+    );
+    w.provider = Some(Answer::json(TOKEN));
+    w.run(1_000);
+    let before = w.calls();
+    w.destroy_root(0, d);
+    w.run(30_000);
+    assert!(
+        w.calls() >= before + 2,
+        "{} calls after {before}",
+        w.calls()
+    );
+    let (id, _) = w.request(0, x, &[]);
+    assert_eq!(w.sent(0, id, "x-g"), None, "x's own configuration");
+    assert!(w.sent(0, id, "authorization").is_some());
+}
+
+#[test]
+fn a_held_request_of_an_older_root_context_is_served_when_the_newest_goes() {
+    let mut w = World::new(1);
+    let wait = r#"{"on_missing": "wait", "wait_timeout": "5s"}"#;
+    let b1 = w.configure(0, "b", "", wait);
+    let b2 = w.configure(0, "b", "", wait);
+    w.run(10); // b2 drives: its first call is out, unanswered
+    let (held, verdict) = w.request(0, b1, &[]);
+    assert_eq!(verdict, Verdict::Pause);
+    w.destroy_root(0, b2); // Envoy cancels b2's call
+    w.provider = Some(Answer::json(TOKEN));
+    w.run(2_000);
+    assert!(w.stream(0, held, |s| s.resumed), "held request answered");
+    assert_eq!(
+        w.sent(0, held, "authorization").as_deref(),
+        Some("Bearer t1")
+    );
+}
+
+#[test]
+fn a_call_cancelled_with_its_root_context_is_made_again_at_once_without_a_failure() {
+    let mut w = World::new(1);
+    let config = r#"{"header_providing_service_timeout": "30s", "on_missing": "deny"}"#;
+    let x = w.configure(0, "p", "", config);
+    w.run(10); // x's call in flight
+    let calls = w.calls();
+    w.configure(0, "p", "", config);
+    w.destroy_root(0, x);
+    w.provider = Some(Answer::json(TOKEN));
+    w.run(1_000);
+    assert_eq!(
+        w.calls(),
+        calls + 1,
+        "a new call within a second, not after the 31 s watchdog"
+    );
+    w.run(300);
+    assert_eq!(w.process.metric("p.fetches_failed"), 0);
+    assert_eq!(w.process.metric("p.fetches_succeeded"), 1);
+}

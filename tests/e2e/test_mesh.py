@@ -133,3 +133,33 @@ def test_a_removed_plugin_is_forgotten_and_the_other_keeps_working(tmp_path, pro
         time.sleep(2.2)
         assert provider.call_count() - calls in (2, 3)  # only the kept plugin polls now
         assert envoy.upstream_headers(port=ports["kept"]).get("authorization") == "Bearer t1"
+
+
+def test_when_the_newest_of_two_same_named_filters_goes_the_older_serves_its_own_configuration(
+        tmp_path, provider, upstream):
+    """Two listeners carry a filter of one name and root id with different
+    configurations: a stream cannot tell them apart, so both get the newest.
+    When the newest listener goes, the older one's own configuration serves
+    again, and polling goes on."""
+    provider.set(body={"Authorization": "Bearer t1"})
+    lds = tmp_path / "lds.json"
+
+    def plugin(listener_name, generation):
+        conf = config(static_headers={"x-generation": generation}, header_cache_expiry="1s")
+        return listener([wasm_filter(conf, name="p", vm_id="", root_id="")], name=listener_name)
+
+    write_lds(lds, 1, [plugin("older", "1")])
+    cfg = bootstrap(provider.port, upstream.port, [], lds_path=lds)
+    with Envoy(tmp_path / "envoy", cfg, concurrency=1, extra_args=["--drain-time-s", "1"]) as envoy:
+        port = eventually(lambda: envoy.listener_ports().get("older"))
+        eventually(lambda: envoy.upstream_headers(port=port).get("x-generation") == "1")
+        write_lds(lds, 2, [plugin("older", "1"), plugin("newer", "2")])
+        eventually(lambda: envoy.upstream_headers(port=port).get("x-generation") == "2", what="the newest configuration")
+        write_lds(lds, 3, [plugin("older", "1")])
+        eventually(lambda: "the one before it serves again" in envoy.log(), timeout=10, what="the older one to drive")
+        assert envoy.upstream_headers(port=port).get("x-generation") == "1"
+        calls = provider.call_count()
+        time.sleep(2.2)
+        assert provider.call_count() - calls >= 2, "polling goes on"
+        provider.set(body={"Authorization": "Bearer t2"})
+        eventually(lambda: envoy.upstream_headers(port=port).get("authorization") == "Bearer t2", timeout=3)
