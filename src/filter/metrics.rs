@@ -121,19 +121,18 @@ impl Metrics {
 
 /// The plugin name as one stat name element: dots would split it in two.
 fn stat_safe(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(
-            |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                true => c,
-                false => '_',
-            },
-        )
-        .collect();
-    match safe.is_empty() {
-        true => "default".into(),
-        false => safe,
+    if name.is_empty() {
+        return "default".into();
     }
+    // By character, so a multi-byte one becomes one '_'.
+    let mut safe = String::with_capacity(name.len());
+    for c in name.chars() {
+        safe.push(match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            true => c,
+            false => '_',
+        });
+    }
+    safe
 }
 
 #[cfg(test)]
