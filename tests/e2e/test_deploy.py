@@ -67,7 +67,7 @@ def example(name: str, provider, upstream) -> dict:
     listener = config["static_resources"]["listeners"][0]
     listener["address"]["socket_address"]["port_value"] = 0
     listener["name"] = "main"
-    ports = {"app": upstream.port, "token_service": provider.port}
+    ports = {"app": upstream.port, "legacy_api": upstream.port, "token_service": provider.port}
     clusters = config["static_resources"]["clusters"]
     config["static_resources"]["clusters"] = [cluster(c["name"], ports[c["name"]]) if c["name"] in ports else c
                                               for c in clusters]
@@ -85,6 +85,23 @@ def test_the_plain_envoy_example_runs(tmp_path, provider, upstream):
     provider.set(body={"Authorization": "Bearer plain"})
     with Envoy(tmp_path, config) as envoy:
         assert envoy.upstream_headers().get("authorization") == "Bearer plain"
+
+
+def test_the_per_route_example_adds_headers_on_its_route_only(tmp_path, provider, upstream):
+    """The filter is disabled in the chain and enabled on one route: the others
+    never enter the VM, also when the client names the legacy host."""
+    config = example("envoy-per-route.yaml", provider, upstream)
+    wasm_of(config)["vm_config"]["code"]["local"]["filename"] = str(WASM)
+    assert validate(tmp_path, config).returncode == 0
+    provider.set(body={"Authorization": "Bearer legacy-only"})
+    with Envoy(tmp_path / "run", config) as envoy:
+        assert eventually(lambda: envoy.upstream_headers("/legacy/x").get("authorization")) == "Bearer legacy-only"
+        envoy.settle()
+        entered = sum(v for k, v in envoy.stats().items() if ".requests_" in k and "_held" not in k)
+        for path, host in [("/", None), ("/other", "legacy.internal.example"), ("/legacyx", None)]:
+            assert "authorization" not in envoy.upstream_headers(path, {"host": host} if host else None), path
+        envoy.settle()
+        assert sum(v for k, v in envoy.stats().items() if ".requests_" in k and "_held" not in k) == entered
 
 
 class _Quiet(SimpleHTTPRequestHandler):
