@@ -14,9 +14,8 @@ use super::store::{lease_key, Lease, Record};
 pub struct Plugin {
     /// Stays the same across reconfigurations: held requests refer to it.
     pub slot: u32,
-    /// The root context whose timer drives this plugin: the newest live one.
-    pub root_context: u32,
-    /// Every live root context that configured this plugin, oldest first,
+    /// Every live root context that configured this plugin, oldest first
+    /// (the last, the newest, drives it with its timer: `driver`),
     /// with its configuration as Envoy gave it: when the newest goes before an
     /// older one (a rollback, or one of two listeners removed), the older
     /// serves again. (The text, parsed again then, costs less code than a
@@ -45,21 +44,27 @@ impl Plugin {
         config: Config,
         text: Vec<u8>,
     ) -> Plugin {
-        let key = config.provider.shared_data_key(&name);
-        Plugin {
+        let mut plugin = Plugin {
             slot,
-            root_context,
             roots: vec![(root_context, text)],
-            lease_key: lease_key(&key),
-            key,
+            // Set by `drive`, as for any new provider.
+            key: String::new(),
+            lease_key: String::new(),
             metrics: Metrics::define(host, &name),
             copy: Copy::default(),
-            poller: Poller::new(host.monotonic_ms() ^ u64::from(root_context) << 32),
+            poller: Poller::new(0),
             memory_reported: 0,
             name,
             root_id,
-            config,
-        }
+            config: Config::default(),
+        };
+        plugin.drive(host, config);
+        plugin
+    }
+
+    /// The root context whose timer drives this plugin: the newest live one.
+    pub fn driver(&self) -> u32 {
+        self.roots.last().map_or(0, |&(root, _)| root)
     }
 
     /// A new configuration of this plugin, from the root context
@@ -74,18 +79,17 @@ impl Plugin {
     ) {
         self.roots.retain(|(r, _)| *r != root_context);
         self.roots.push((root_context, text));
-        self.drive(host, root_context, config);
+        self.drive(host, config);
     }
 
-    /// Makes `root_context`, configured with `config`, the one that drives this plugin.
-    pub fn drive(&mut self, host: &impl Host, root_context: u32, config: Config) {
+    /// Takes `config`, the driver's configuration, into use.
+    pub fn drive(&mut self, host: &impl Host, config: Config) {
         let key = config.provider.shared_data_key(&self.name);
-        self.root_context = root_context;
         if key == self.key {
             self.poller.retime(config.timing(), host.monotonic_ms());
             self.copy.invalidate(); // the static headers may have changed
         } else {
-            self.poller = Poller::new(host.monotonic_ms() ^ u64::from(root_context) << 32);
+            self.poller = Poller::new(host.monotonic_ms() ^ u64::from(self.driver()) << 32);
             self.copy = Copy::default();
             self.lease_key = lease_key(&key);
             self.key = key;

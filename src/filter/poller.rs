@@ -223,11 +223,12 @@ fn fetch(plugin: &mut Plugin, host: &impl Host, now: u64) {
     let timeout = config.timeout_ms.min(MAX_CALL_TIMEOUT_MS) as u32;
     match host.http_call(&config.provider.cluster, &headers, &[], timeout) {
         Ok(token) => {
+            let root = plugin.driver();
             if let Some(h) = plugin.poller.holding.as_mut() {
                 h.call = Some(Call {
                     token,
                     started_ms: now,
-                    root: plugin.root_context,
+                    root,
                 });
             }
         }

@@ -111,7 +111,7 @@ impl Vm {
         let index = match known {
             Some(i) => {
                 if let Some(p) = self.plugins.get_mut(i) {
-                    if p.root_context != root_context {
+                    if p.driver() != root_context {
                         // Its streams and the older root contexts' cannot be
                         // told apart: all get the newest configuration.
                         host.log(
@@ -228,9 +228,7 @@ impl Vm {
 impl Vm {
     /// The plugin root context `root_context` drives, if any.
     fn driven_by(&mut self, root_context: u32) -> Option<&mut Plugin> {
-        self.plugins
-            .iter_mut()
-            .find(|p| p.root_context == root_context)
+        self.plugins.iter_mut().find(|p| p.driver() == root_context)
     }
 
     /// A stream that matched no plugin goes on untouched: no plugin's headers
@@ -260,6 +258,7 @@ impl Vm {
         }
         let mut i = 0;
         while let Some(p) = self.plugins.get_mut(i) {
+            let driver = p.driver();
             let poller = &mut p.poller;
             p.roots.retain(|&(r, _)| {
                 let alive = r == root_context || host.set_effective_context(r);
@@ -270,14 +269,13 @@ impl Vm {
             });
             match p.roots.last() {
                 Some((newest, text)) => {
-                    let newest = *newest;
                     // It parsed when it came; it still does.
-                    if let (true, Ok(config)) = (newest != p.root_context, config::parse(text)) {
+                    if let (true, Ok(config)) = (*newest != driver, config::parse(text)) {
                         host.log(
                             Level::Info,
                             "the newest configuration's root context is gone: the one before it serves again",
                         );
-                        p.drive(host, newest, config);
+                        p.drive(host, config);
                     }
                     i += 1;
                 }
