@@ -3,6 +3,7 @@
 //!
 //! Unknown fields are errors, so a typo never falls back to a default silently.
 
+use super::destination::{self, Destinations};
 use super::duration;
 use super::headers::{self, HeaderSet};
 use super::json::{self, Kind, Scanner};
@@ -23,13 +24,13 @@ pub struct Provider {
 
 impl Provider {
     /// The proxy-wasm shared-data key under which the headers fetched from this
-    /// provider by the plugin named `plugin` are published. Two plugins in one VM
-    /// never collide, and a plugin reconfigured to another provider never serves
-    /// the old provider's headers.
-    pub fn shared_data_key(&self, plugin: &str) -> String {
-        // FNV-1a over the three parts, separated so ("ab","c") != ("a","bc").
+    /// provider, named `name`, by the plugin named `plugin` are published. Two
+    /// plugins or providers in one VM never collide, and a plugin reconfigured
+    /// to another provider never serves the old provider's headers.
+    pub fn shared_data_key(&self, plugin: &str, name: &str) -> String {
+        // FNV-1a over the parts, separated so ("ab","c") != ("a","bc").
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for part in [&self.cluster, &self.authority, &self.path] {
+        for part in [&self.cluster, &self.authority, &self.path, name] {
             for &b in part.as_bytes().iter().chain(b"\n") {
                 hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
@@ -43,8 +44,13 @@ impl Provider {
     }
 }
 
+/// One provider: where its headers come from, how they are refreshed, what
+/// a request gets while there are none, and which destinations get them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// `name` in `providers`; empty for the provider given at the top level
+    /// (called `default` where a name is shown).
+    pub name: String,
     pub provider: Provider,
     /// `header_cache_expiry`: how often the headers are refreshed.
     pub refresh_ms: u64,
@@ -61,12 +67,14 @@ pub struct Config {
     pub wait_timeout_ms: u64,
     /// Added to every request; the provider's value wins a name clash.
     pub static_headers: HeaderSet,
-    pub target: Target,
+    /// `None`: every destination.
+    pub destinations: Option<Destinations>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
+            name: String::new(),
             provider: Provider {
                 cluster: "sidecar".into(),
                 authority: "sidecar".into(),
@@ -82,7 +90,7 @@ impl Default for Config {
             deny_status: 503,
             wait_timeout_ms: 2_000,
             static_headers: HeaderSet::default(),
-            target: Target::Request,
+            destinations: None,
         }
     }
 }
@@ -97,6 +105,23 @@ impl Config {
     }
 }
 
+/// The whole plugin configuration: its providers, in order (an earlier one
+/// wins a header both give), and where the headers go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub providers: Vec<Config>,
+    pub target: Target,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            providers: vec![Config::default()],
+            target: Target::Request,
+        }
+    }
+}
+
 /// A configuration problem: the field it is about (empty for the document as a
 /// whole) and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,11 +131,28 @@ pub struct Error {
 }
 
 impl Error {
+    #[inline(never)]
     fn new(field: &'static str, problem: &str) -> Self {
         Error {
             field,
             problem: problem.into(),
         }
+    }
+
+    /// This error, as one of the provider at `index` of `providers`:
+    /// `providers[1].header_cache_expiry: ...`.
+    #[inline(never)]
+    fn within(self, index: usize) -> Error {
+        let mut problem = String::from("providers[");
+        push_u64(&mut problem, index as u64);
+        problem.push(']');
+        if !self.field.is_empty() {
+            problem.push('.');
+            problem.push_str(self.field);
+        }
+        problem.push_str(": ");
+        problem.push_str(&self.problem);
+        Error { field: "", problem }
     }
 
     /// The sentence for Envoy's log: `header_cache_expiry: "5x" has an unknown unit ...`.
@@ -138,6 +180,9 @@ const DENY_STATUS: &str = "deny_status";
 const WAIT_TIMEOUT: &str = "wait_timeout";
 const STATIC_HEADERS: &str = "static_headers";
 const TARGET: &str = "target";
+const NAME: &str = "name";
+const DESTINATIONS: &str = "destinations";
+const PROVIDERS: &str = "providers";
 
 /// Which field a key names; `read_field` matches on this rather than the name.
 #[derive(Clone, Copy)]
@@ -155,11 +200,16 @@ enum Field {
     DenyStatus,
     WaitTimeout,
     StaticHeaders,
+    Destinations,
+    // Only in a provider of `providers`:
+    Name,
+    // Only at the top level:
     Target,
+    Providers,
 }
 
 /// Every field the configuration may have.
-const FIELDS: [(&str, Field); 14] = [
+const FIELDS: [(&str, Field); 17] = [
     (CLUSTER, Field::Cluster),
     (AUTHORITY, Field::Authority),
     (PATH, Field::Path),
@@ -173,8 +223,24 @@ const FIELDS: [(&str, Field); 14] = [
     (DENY_STATUS, Field::DenyStatus),
     (WAIT_TIMEOUT, Field::WaitTimeout),
     (STATIC_HEADERS, Field::StaticHeaders),
+    (DESTINATIONS, Field::Destinations),
+    (NAME, Field::Name),
     (TARGET, Field::Target),
+    (PROVIDERS, Field::Providers),
 ];
+
+/// Whether `field` may be given in a provider of `providers` (`in_list`) or
+/// at the top level.
+fn allowed(field: Field, in_list: bool) -> bool {
+    match field {
+        Field::Name => in_list,
+        Field::Target | Field::Providers => !in_list,
+        _ => true,
+    }
+}
+
+/// Most providers in one plugin: each defines its metrics and polls.
+pub const MAX_PROVIDERS: usize = 16;
 
 /// Longest `wait_timeout`: a held request keeps its client, a stream in
 /// Envoy and an entry in the VM's queue that long.
@@ -187,7 +253,7 @@ pub const MAX_NAME_BYTES: usize = 1024;
 
 /// Parses the plugin configuration: JSON text, or the protobuf encoding of a
 /// `google.protobuf.Struct`. Empty or blank input means all defaults.
-pub fn parse(input: &[u8]) -> Result<Config, Error> {
+pub fn parse(input: &[u8]) -> Result<Settings, Error> {
     if input.len() > MAX_CONFIG_BYTES {
         let mut problem = String::from("the configuration is ");
         super::text::push_u64(&mut problem, input.len() as u64);
@@ -198,37 +264,89 @@ pub fn parse(input: &[u8]) -> Result<Config, Error> {
     }
     let converted = super::structpb::to_json(input);
     let input = converted.as_deref().map_or(input, str::as_bytes);
-    let mut config = Config::default();
+    let mut settings = Settings::default();
     let mut s = Scanner::new(input).map_err(not_json)?;
     if s.is_blank() {
-        return Ok(config);
+        return Ok(settings);
     }
+    let mut listed = Vec::new();
+    let (top, given) = read_object(&mut s, None, &mut settings.target, &mut listed)?;
+    s.end().map_err(not_json)?;
+    match (listed.is_empty(), given) {
+        (true, _) => settings.providers = vec![top],
+        (false, None) => settings.providers = listed,
+        (false, Some(field)) => {
+            let mut problem =
+                String::from("cannot be given with provider fields at the top level (");
+            problem.push_str(field);
+            problem.push_str("); move them into a provider");
+            return Err(Error {
+                field: PROVIDERS,
+                problem,
+            });
+        }
+    }
+    Ok(settings)
+}
+
+/// Reads one object of fields: the whole configuration (`index` `None`), or
+/// the provider at `index` of `providers`. Returns the provider and the
+/// first provider field given.
+fn read_object(
+    s: &mut Scanner,
+    index: Option<usize>,
+    target: &mut Target,
+    listed: &mut Vec<Config>,
+) -> Result<(Config, Option<&'static str>), Error> {
+    let in_list = index.is_some();
     match s.kind().map_err(not_json)? {
         Kind::Object => {}
         other => {
-            return Err(Error::new(
-                "",
-                &found("the configuration must be a JSON object", other),
-            ))
+            let expected = match in_list {
+                true => "must be an object of provider fields",
+                false => "the configuration must be a JSON object",
+            };
+            return Err(Error::new("", &found(expected, other)));
         }
     }
-    let mut members = s.object().map_err(not_json)?;
+    let mut config = Config::default();
+    let mut given = None;
     let mut seen = [false; FIELDS.len()];
+    let mut members = s.object().map_err(not_json)?;
     while let Some(key) = s.next_key(&mut members).map_err(not_json)? {
-        let index = FIELDS
+        let at = FIELDS
             .iter()
-            .position(|(name, _)| *name == key)
-            .ok_or_else(|| unknown_field(&key))?;
-        let ((name, field), already) = match (FIELDS.get(index), seen.get_mut(index)) {
-            (Some(&entry), Some(seen)) => (entry, std::mem::replace(seen, true)),
-            _ => return Err(unknown_field(&key)),
+            .position(|&(name, f)| name == key && allowed(f, in_list));
+        let (Some(&(name, field)), Some(seen)) = (
+            at.and_then(|i| FIELDS.get(i)),
+            at.and_then(|i| seen.get_mut(i)),
+        ) else {
+            return Err(unknown_field(&key, in_list));
         };
-        if already {
+        if std::mem::replace(seen, true) {
             return Err(Error::new(name, "is given more than once"));
         }
-        read_field(&mut s, name, field, &mut config)?;
+        match field {
+            Field::Target => {
+                let choices = [
+                    ("request", Target::Request),
+                    ("response", Target::Response),
+                    ("both", Target::Both),
+                ];
+                *target = choice(s, name, &choices)?;
+            }
+            Field::Providers => read_providers(s, listed)?,
+            Field::Name => config.name = provider_name(s, name)?,
+            _ => {
+                given.get_or_insert(name);
+                read_field(s, name, field, &mut config)?;
+            }
+        }
     }
-    s.end().map_err(not_json)?;
+    if in_list && config.name.is_empty() {
+        let problem = "is missing; every provider in providers needs one";
+        return Err(Error::new(NAME, problem));
+    }
     if config.retry_initial_ms > config.retry_max_ms {
         let mut problem = String::new();
         push_duration(&mut problem, config.retry_initial_ms);
@@ -240,7 +358,58 @@ pub fn parse(input: &[u8]) -> Result<Config, Error> {
             problem,
         });
     }
-    Ok(config)
+    Ok((config, given))
+}
+
+/// `providers`: an array of provider objects, names unique.
+fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error> {
+    expect(
+        s,
+        PROVIDERS,
+        Kind::Array,
+        "must be an array of provider objects",
+    )?;
+    let mut items = s.array().map_err(|e| in_field(PROVIDERS, e))?;
+    while s
+        .next_item(&mut items)
+        .map_err(|e| in_field(PROVIDERS, e))?
+    {
+        let index = listed.len();
+        if index == MAX_PROVIDERS {
+            let mut problem = String::from("has more than ");
+            push_u64(&mut problem, MAX_PROVIDERS as u64);
+            problem.push_str(" providers");
+            return Err(Error {
+                field: PROVIDERS,
+                problem,
+            });
+        }
+        let (config, _) = read_object(s, Some(index), &mut Target::Request, &mut Vec::new())
+            .map_err(|e| e.within(index))?;
+        if listed.iter().any(|p| p.name == config.name) {
+            let problem = "is the name of an earlier provider; names must be unique";
+            return Err(with_value(NAME, &config.name, problem).within(index));
+        }
+        listed.push(config);
+    }
+    if listed.is_empty() {
+        return Err(Error::new(
+            PROVIDERS,
+            "is empty; give at least one provider",
+        ));
+    }
+    Ok(())
+}
+
+/// A provider's `name`: it goes into metric names and log lines.
+fn provider_name(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
+    let value = string_field(s, field, "must be a string")?;
+    let fits = |b: &u8| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-');
+    if value.is_empty() || value.len() > 64 || !value.as_bytes().iter().all(fits) {
+        let problem = "must be 1 to 64 of a-z, 0-9, '_' and '-'";
+        return Err(with_value(field, &value, problem));
+    }
+    Ok(value)
 }
 
 /// Reads the value of `field` (the name of `which`) into `config`.
@@ -274,16 +443,33 @@ fn read_field(
         Field::DenyStatus => config.deny_status = deny_status(s, field)?,
         Field::WaitTimeout => config.wait_timeout_ms = bounded_duration(s, field, MAX_WAIT_MS)?,
         Field::StaticHeaders => config.static_headers = static_headers(s, field)?,
-        Field::Target => {
-            let choices = [
-                ("request", Target::Request),
-                ("response", Target::Response),
-                ("both", Target::Both),
-            ];
-            config.target = choice(s, field, &choices)?;
-        }
+        Field::Destinations => config.destinations = Some(destinations(s, field)?),
+        // Read by `read_object`.
+        Field::Name | Field::Target | Field::Providers => {}
     }
     Ok(())
+}
+
+/// `destinations`: a non-empty array of valid entries (destination.rs).
+fn destinations(s: &mut Scanner, field: &'static str) -> Result<Destinations, Error> {
+    let expected = "must be an array of cluster names and hosts";
+    expect(s, field, Kind::Array, expected)?;
+    let mut items = s.array().map_err(|e| in_field(field, e))?;
+    let mut entries = Vec::new();
+    while s.next_item(&mut items).map_err(|e| in_field(field, e))? {
+        let entry = string_field(s, field, expected)?;
+        if let Some(problem) = destination::problem(&entry) {
+            return Err(with_value(field, &entry, problem));
+        }
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return Err(Error::new(
+            field,
+            "is empty; leave it out for every destination",
+        ));
+    }
+    Ok(Destinations::new(entries))
 }
 
 fn string_field(s: &mut Scanner, field: &'static str, expected: &str) -> Result<String, Error> {
@@ -473,10 +659,12 @@ fn expect(s: &mut Scanner, field: &'static str, kind: Kind, expected: &str) -> R
     }
 }
 
+#[inline(never)]
 fn found(expected: &str, kind: Kind) -> String {
     line(&[expected, ", found ", kind.noun()])
 }
 
+#[inline(never)]
 fn with_value(field: &'static str, value: &str, problem: &str) -> Error {
     let mut text = String::new();
     push_quoted(&mut text, value);
@@ -495,6 +683,7 @@ fn json_problem(e: json::Error) -> String {
     out
 }
 
+#[inline(never)]
 fn not_json(e: json::Error) -> Error {
     Error {
         field: "",
@@ -502,6 +691,7 @@ fn not_json(e: json::Error) -> Error {
     }
 }
 
+#[inline(never)]
 fn in_field(field: &'static str, e: json::Error) -> Error {
     Error {
         field,
@@ -509,10 +699,11 @@ fn in_field(field: &'static str, e: json::Error) -> Error {
     }
 }
 
-fn unknown_field(key: &str) -> Error {
+fn unknown_field(key: &str, in_list: bool) -> Error {
     let mut problem = String::from("unknown field ");
     push_quoted(&mut problem, key);
-    match FIELDS.iter().find(|(name, _)| close(key, name)) {
+    let fields = || FIELDS.iter().filter(|&&(_, f)| allowed(f, in_list));
+    match fields().find(|(name, _)| close(key, name)) {
         Some((name, _)) => {
             problem.push_str("; did you mean \"");
             problem.push_str(name);
@@ -520,7 +711,7 @@ fn unknown_field(key: &str) -> Error {
         }
         None => {
             problem.push_str("; the fields are ");
-            for (i, (name, _)) in FIELDS.iter().enumerate() {
+            for (i, (name, _)) in fields().enumerate() {
                 if i > 0 {
                     problem.push_str(", ");
                 }
@@ -566,12 +757,19 @@ mod tests {
         parse(input.as_bytes()).unwrap_err().message()
     }
 
+    /// The one provider of a configuration.
+    fn first(input: &[u8]) -> Result<Config, Error> {
+        let mut settings = parse(input)?;
+        assert_eq!(settings.providers.len(), 1);
+        Ok(settings.providers.remove(0))
+    }
+
     #[test]
     fn empty_configuration_means_defaults() {
         for input in ["", "  \n", "{}", " { } "] {
             assert_eq!(
                 parse(input.as_bytes()).unwrap(),
-                Config::default(),
+                Settings::default(),
                 "{input:?}"
             );
         }
@@ -591,12 +789,13 @@ mod tests {
             (OnMissing::Continue, 503, 2_000)
         );
         assert!(d.static_headers.is_empty());
-        assert_eq!(d.target, Target::Request);
+        assert_eq!(d.destinations, None);
+        assert_eq!(Settings::default().target, Target::Request);
     }
 
     #[test]
     fn mesh_fields_are_read() {
-        let c = parse(
+        let c = first(
             br#"{
                 "retry_initial": "250ms",
                 "retry_max": "30s",
@@ -604,8 +803,7 @@ mod tests {
                 "on_missing": "wait",
                 "deny_status": 401,
                 "wait_timeout": "1500ms",
-                "static_headers": {"X-Cluster": "eu-1", "x-team": "payments"},
-                "target": "both"
+                "static_headers": {"X-Cluster": "eu-1", "x-team": "payments"}
             }"#,
         )
         .unwrap();
@@ -621,10 +819,13 @@ mod tests {
             c.static_headers.iter().collect::<Vec<_>>(),
             [("x-cluster", "eu-1"), ("x-team", "payments")]
         );
-        assert_eq!(c.target, Target::Both);
-        assert_eq!(parse(br#"{"max_stale": null}"#).unwrap().max_stale_ms, None);
         assert_eq!(
-            parse(br#"{"on_missing": "deny"}"#).unwrap().on_missing,
+            parse(br#"{"target": "both"}"#).unwrap().target,
+            Target::Both
+        );
+        assert_eq!(first(br#"{"max_stale": null}"#).unwrap().max_stale_ms, None);
+        assert_eq!(
+            first(br#"{"on_missing": "deny"}"#).unwrap().on_missing,
             OnMissing::Deny
         );
         assert_eq!(
@@ -661,7 +862,7 @@ mod tests {
 
     #[test]
     fn every_field_is_read() {
-        let c = parse(
+        let c = first(
             br#"{
                 "header_providing_service_cluster": "outbound|8080||tokens.idp.svc.cluster.local",
                 "header_providing_service_authority": "tokens.idp:8080",
@@ -743,7 +944,8 @@ mod tests {
             error(r#"{"cluster": "x"}"#),
             "unknown field \"cluster\"; the fields are header_providing_service_cluster, header_providing_service_authority, \
              header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, \
-             retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, target"
+             retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, destinations, \
+             target, providers"
         );
     }
 
@@ -774,7 +976,7 @@ mod tests {
             "the configuration is not valid JSON: expected a JSON value at byte 0"
         );
         assert_eq!(
-            parse(b"{\"overwrite\": \"\xff\"}").unwrap_err().message(),
+            first(b"{\"overwrite\": \"\xff\"}").unwrap_err().message(),
             "the configuration is not valid JSON: is not valid UTF-8 at byte 15"
         );
     }
@@ -782,14 +984,14 @@ mod tests {
     #[test]
     fn shared_data_keys_separate_plugins_and_providers() {
         let p = Config::default().provider;
-        let key = p.shared_data_key("ha");
+        let key = p.shared_data_key("ha", "");
         assert!(key.starts_with("header_augmenter/v3/ha/"), "{key}");
         assert_eq!(key.len(), "header_augmenter/v3/ha/".len() + 16);
-        assert_eq!(key, p.shared_data_key("ha"));
-        assert_ne!(key, p.shared_data_key("other"));
+        assert_eq!(key, p.shared_data_key("ha", ""));
+        assert_ne!(key, p.shared_data_key("other", ""));
         let mut q = p.clone();
         q.path = "/other".into();
-        assert_ne!(key, q.shared_data_key("ha"));
+        assert_ne!(key, q.shared_data_key("ha", ""));
         let a = Provider {
             cluster: "ab".into(),
             authority: "c".into(),
@@ -800,7 +1002,7 @@ mod tests {
             authority: "bc".into(),
             path: "/".into(),
         };
-        assert_ne!(a.shared_data_key("ha"), b.shared_data_key("ha"));
+        assert_ne!(a.shared_data_key("ha", ""), b.shared_data_key("ha", ""));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! headers in it syncs once itself.
 
 use super::headers::HeaderSet;
-use super::host::{Host, Map};
+use super::host::Host;
 use super::policy::Availability;
 use super::schedule::servable;
 use super::store::{Lease, Record};
@@ -73,27 +73,12 @@ impl Copy {
         }
     }
 
-    /// Adds the headers to one header map: the fetched set with the static
-    /// headers, or the static headers alone. `overwrite` replaces what the map
-    /// has; otherwise only absent names are added.
-    pub fn apply(
-        &self,
-        host: &impl Host,
-        map: Map,
-        with_provider: bool,
-        static_headers: &HeaderSet,
-        overwrite: bool,
-    ) {
-        let set = match with_provider && self.record.is_some() {
+    /// What a request gets: the fetched set with the static headers
+    /// (`with_provider`, once there is one), or the static headers alone.
+    pub fn set<'a>(&'a self, with_provider: bool, static_headers: &'a HeaderSet) -> &'a HeaderSet {
+        match with_provider && self.record.is_some() {
             true => &self.merged,
             false => static_headers,
-        };
-        for (name, value) in set.iter() {
-            if overwrite {
-                host.replace_header(map, name, value);
-            } else if host.header(map, name).is_none() {
-                host.add_header(map, name, value);
-            }
         }
     }
 }

@@ -15,8 +15,12 @@ pub struct Entry {
     pub context_id: u32,
     /// The registry slot of the plugin that holds it.
     pub slot: u32,
-    /// When it has waited `wait_timeout`, by the monotonic clock.
-    pub until_ms: u64,
+    /// When it was held, by the monotonic clock: each of its providers
+    /// lets it go once it has waited that provider's `wait_timeout`.
+    pub since_ms: u64,
+    /// Which of the plugin's providers (bit `i` for provider `i`) counted
+    /// it as held: they count how it ends.
+    pub scope: u16,
 }
 
 #[derive(Default)]
@@ -64,7 +68,8 @@ mod tests {
         let entry = |i| Entry {
             context_id: i,
             slot: 0,
-            until_ms: 0,
+            since_ms: 0,
+            scope: 1,
         };
         assert_eq!(held.push(entry(0)), Some(true));
         for i in 1..MAX_HELD as u32 {

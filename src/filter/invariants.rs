@@ -199,21 +199,30 @@ pub fn header_entries(entries: &[(String, String)]) {
 /// one printable line.
 pub fn configuration(bytes: &[u8]) {
     match config::parse(bytes) {
-        Ok(c) => {
-            for ms in [
-                c.refresh_ms,
-                c.timeout_ms,
-                c.retry_initial_ms,
-                c.retry_max_ms,
-                c.wait_timeout_ms,
-            ] {
-                assert!((1..=duration::MAX_MS).contains(&ms), "{ms}");
+        Ok(settings) => {
+            let count = settings.providers.len();
+            assert!((1..=config::MAX_PROVIDERS).contains(&count), "{count}");
+            for (i, c) in settings.providers.iter().enumerate() {
+                for ms in [
+                    c.refresh_ms,
+                    c.timeout_ms,
+                    c.retry_initial_ms,
+                    c.retry_max_ms,
+                    c.wait_timeout_ms,
+                ] {
+                    assert!((1..=duration::MAX_MS).contains(&ms), "{ms}");
+                }
+                assert!(c.retry_initial_ms <= c.retry_max_ms);
+                assert!((400..=599).contains(&c.deny_status));
+                assert!(c.provider.path.starts_with('/'));
+                assert!(!c.provider.cluster.is_empty() && !c.provider.authority.is_empty());
+                valid_set(&c.static_headers);
+                let names = settings.providers.iter().skip(i + 1);
+                assert!(names.clone().all(|o| o.name != c.name), "names are unique");
+                for entry in c.destinations.iter().flat_map(|d| d.entries()) {
+                    assert_eq!(super::destination::problem(entry), None, "{entry:?}");
+                }
             }
-            assert!(c.retry_initial_ms <= c.retry_max_ms);
-            assert!((400..=599).contains(&c.deny_status));
-            assert!(c.provider.path.starts_with('/'));
-            assert!(!c.provider.cluster.is_empty() && !c.provider.authority.is_empty());
-            valid_set(&c.static_headers);
         }
         Err(e) => {
             let message = e.message();

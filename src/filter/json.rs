@@ -48,9 +48,11 @@ impl Kind {
     }
 }
 
-/// Where the scanner is inside one object: before its first member or after one.
+/// Where the scanner is inside one object or array: before its first
+/// member or after one.
 pub struct Members {
     first: bool,
+    array: bool,
 }
 
 pub struct Scanner<'a> {
@@ -115,32 +117,59 @@ impl<'a> Scanner<'a> {
 
     /// Enters the object that starts here.
     pub fn object(&mut self) -> Result<Members, Error> {
-        self.skip_space();
-        if self.peek() != Some(b'{') {
-            return self.err("expected '{'");
-        }
-        self.pos += 1;
-        Ok(Members { first: true })
+        self.open(false)
     }
 
-    /// The next member's key, with the scanner left on its value; `None` after
-    /// the closing brace. The caller must consume the value before asking again.
-    pub fn next_key(&mut self, members: &mut Members) -> Result<Option<Cow<'a, str>>, Error> {
+    /// Enters the array that starts here.
+    pub fn array(&mut self) -> Result<Members, Error> {
+        self.open(true)
+    }
+
+    fn open(&mut self, array: bool) -> Result<Members, Error> {
         self.skip_space();
+        let (open, what) = match array {
+            true => (b'[', "expected '['"),
+            false => (b'{', "expected '{'"),
+        };
+        if self.peek() != Some(open) {
+            return self.err(what);
+        }
+        self.pos += 1;
+        Ok(Members { first: true, array })
+    }
+
+    /// Whether another member or element follows, with the scanner left on
+    /// it; false after the closing bracket. The caller must consume each
+    /// element before asking again.
+    pub fn next_item(&mut self, members: &mut Members) -> Result<bool, Error> {
+        self.skip_space();
+        let (close, inside, expected) = match members.array {
+            true => (b']', "ended inside an array", "expected ',' or ']'"),
+            false => (b'}', "ended inside an object", "expected ',' or '}'"),
+        };
         match self.peek() {
-            Some(b'}') => {
+            Some(b) if b == close => {
                 self.pos += 1;
-                return Ok(None);
+                return Ok(false);
             }
             Some(b',') if !members.first => {
                 self.pos += 1;
                 self.skip_space();
             }
-            None => return self.err("ended inside an object"),
+            None => return self.err(inside),
             _ if members.first => {}
-            _ => return self.err("expected ',' or '}'"),
+            _ => return self.err(expected),
         }
         members.first = false;
+        Ok(true)
+    }
+
+    /// The next member's key, with the scanner left on its value; `None` after
+    /// the closing brace. The caller must consume the value before asking again.
+    pub fn next_key(&mut self, members: &mut Members) -> Result<Option<Cow<'a, str>>, Error> {
+        if !self.next_item(members)? {
+            return Ok(None);
+        }
         if self.peek() != Some(b'"') {
             return self.err("expected a string key");
         }

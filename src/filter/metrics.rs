@@ -44,6 +44,10 @@ metrics! {
         RequestsHeldCancelled = "requests_held_cancelled",
         // Requests denied at once because the VM already held its most.
         RequestsHeldOverLimit = "requests_held_over_limit",
+        // Requests whose cluster is none of this provider's destinations.
+        RequestsOutOfScope = "requests_out_of_scope",
+        // Headers of this provider left out because an earlier provider gave the name.
+        HeaderClashes = "header_clashes",
     }
     gauges {
         // How many headers the last good fetch gave.
@@ -63,15 +67,22 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn define(host: &impl Host, plugin: &str) -> Metrics {
+    /// The metrics of the provider named `provider` (empty for the top-level
+    /// form) of the plugin named `plugin`: `header_augmenter.<plugin>.<metric>`,
+    /// or `header_augmenter.<plugin>.<provider>.<metric>`; the memory gauge
+    /// is the plugin's.
+    pub fn define(host: &impl Host, plugin: &str, provider: &str) -> Metrics {
         let prefix = super::text::line(&["header_augmenter.", &stat_safe(plugin), "."]);
+        let named = super::text::line(&[&prefix, provider, "."]);
         let mut ids = [None; NAMES.len()];
         for (i, (id, name)) in ids.iter_mut().zip(NAMES).enumerate() {
             let kind = match i < COUNTERS {
                 true => MetricKind::Counter,
                 false => MetricKind::Gauge,
             };
-            *id = host.define_metric(kind, &super::text::line(&[&prefix, name]));
+            let own = !provider.is_empty() && i != M::WasmMemoryBytes as usize;
+            let prefix = if own { &named } else { &prefix };
+            *id = host.define_metric(kind, &super::text::line(&[prefix, name]));
         }
         Metrics {
             ids,

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod copy;
+pub mod destination;
 pub mod duration;
 pub mod headers;
 pub mod held;
@@ -24,6 +25,7 @@ pub mod random;
 pub mod report;
 pub mod request;
 pub mod schedule;
+pub mod source;
 pub mod store;
 pub mod structpb;
 pub mod text;

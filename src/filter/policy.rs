@@ -102,6 +102,38 @@ pub fn on_request(available: Availability, on_missing: OnMissing) -> Decision {
     }
 }
 
+/// What a request gets when several providers decide on it, from each
+/// provider's decision in order (`None`: the request is not for its
+/// destinations):
+///
+/// | the providers in scope decided        | the request           |
+/// |---------------------------------------|-----------------------|
+/// | some `Deny`                           | denied, by the first: its `deny_status` and reason |
+/// | no `Deny`, some `Hold`                | held, until each has headers or lets it go |
+/// | only `Apply` and `Continue`, or none  | goes on, each provider adding its own |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combined {
+    /// Denied by the provider at this index.
+    Deny(usize),
+    Hold,
+    Go,
+}
+
+pub fn combine(decisions: &[Option<Decision>]) -> Combined {
+    let mut hold = false;
+    for (i, d) in decisions.iter().enumerate() {
+        match d {
+            Some(Decision::Deny(_)) => return Combined::Deny(i),
+            Some(Decision::Hold) => hold = true,
+            _ => {}
+        }
+    }
+    match hold {
+        true => Combined::Hold,
+        false => Combined::Go,
+    }
+}
+
 /// A held request, looked at again; `None` keeps holding it. `timed_out` once
 /// it has waited `wait_timeout`.
 pub fn on_held(
@@ -182,6 +214,30 @@ mod tests {
             on_held(Expired, Wait, true),
             Some(Decision::Deny(Denial::WaitTimeout))
         );
+    }
+
+    #[test]
+    fn several_providers_combine_by_the_table() {
+        let deny = Some(Decision::Deny(Denial::Expired));
+        let (apply, go_on, hold) = (
+            Some(Decision::Apply),
+            Some(Decision::Continue),
+            Some(Decision::Hold),
+        );
+        let cases: [(&[Option<Decision>], Combined); 9] = [
+            (&[], Combined::Go),
+            (&[None, None], Combined::Go),
+            (&[apply, None, go_on], Combined::Go),
+            (&[apply, hold], Combined::Hold),
+            (&[None, hold, go_on], Combined::Hold),
+            (&[hold, deny], Combined::Deny(1)),
+            (&[apply, deny, deny], Combined::Deny(1)),
+            (&[deny, hold, apply], Combined::Deny(0)),
+            (&[None, deny], Combined::Deny(1)),
+        ];
+        for (decisions, combined) in cases {
+            assert_eq!(combine(decisions), combined, "{decisions:?}");
+        }
     }
 
     #[test]

@@ -11,11 +11,11 @@
 
 use super::host::{CallError, Host, Level, Map};
 use super::metrics::M;
-use super::plugin::Plugin;
 use super::provider::{self, Accepted, Failure};
 use super::random::Rng;
 use super::report;
 use super::schedule::{Schedule, Timing};
+use super::source::Source;
 use super::store::{Lease, Record};
 use super::text::{push_duration, push_u64};
 
@@ -114,68 +114,70 @@ impl Poller {
 }
 
 /// The poller's share of a tick: the lease, then a due call or a lost one.
-pub fn tick(plugin: &mut Plugin, host: &impl Host, now: u64) {
-    keep_lease(plugin, host, now);
-    let timeout_ms = plugin.config.timeout_ms;
-    let Some(h) = plugin.poller.holding.as_mut() else {
+/// `root` is the root context whose tick this is.
+pub fn tick(source: &mut Source, host: &impl Host, now: u64, root: u32) {
+    keep_lease(source, host, now);
+    let timeout_ms = source.config.timeout_ms;
+    let Some(h) = source.poller.holding.as_mut() else {
         return;
     };
     match h.call {
         Some(call) if now >= call.started_ms + timeout_ms + WATCHDOG_GRACE_MS => {
             h.call = None;
-            failed(plugin, host, Failure::TimedOut { timeout_ms }, now);
+            failed(source, host, Failure::TimedOut { timeout_ms }, now);
         }
-        None if now >= h.next_fetch_ms => fetch(plugin, host, now),
+        None if now >= h.next_fetch_ms => fetch(source, host, now, root),
         _ => {}
     }
-    if plugin.poller.is_polling() {
-        if let Some(r) = plugin.copy.record() {
+    if source.poller.is_polling() {
+        if let Some(r) = source.copy.record() {
             let age_s = host.wall_ms().saturating_sub(r.fetched_at_wall_ms) / 1000;
-            plugin.metrics.set(host, M::CacheAgeSeconds, age_s);
+            source.metrics.set(host, M::CacheAgeSeconds, age_s);
         }
     }
 }
 
 /// Renews the lease this VM holds, notices it was lost, or takes a lapsed one.
-fn keep_lease(plugin: &mut Plugin, host: &impl Host, now: u64) {
-    let (lease, cas) = plugin.lease(host);
+fn keep_lease(source: &mut Source, host: &impl Host, now: u64) {
+    let (lease, cas) = source.lease(host);
     let Some(cas) = cas else {
-        plugin.ensure_lease(host); // never expected after on_configure; taken next tick
+        source.ensure_lease(host); // never expected after on_configure; taken next tick
         return;
     };
-    if let Some(h) = plugin.poller.holding.as_ref() {
+    if let Some(h) = source.poller.holding.as_ref() {
         let renewed = Lease {
             until_ms: now + LEASE_MS,
             failures: h.schedule.failures(),
         };
         let ours = cas == h.lease_cas;
-        match ours.then(|| plugin.write_lease(host, renewed, Some(cas))) {
+        match ours.then(|| source.write_lease(host, renewed, Some(cas))) {
             Some(Some(new_cas)) => {
-                if let Some(h) = plugin.poller.holding.as_mut() {
+                if let Some(h) = source.poller.holding.as_mut() {
                     h.lease_cas = new_cas;
                 }
             }
             _ => {
-                host.log(
+                source.log(
+                    host,
                     Level::Info,
                     "another VM of this Envoy took over polling the provider",
                 );
-                plugin.poller.holding = None;
+                source.poller.holding = None;
             }
         }
         return;
     }
     let lease = match lease {
         Some(lease) => {
-            plugin.poller.foreign = None;
+            source.poller.foreign = None;
             lease
         }
-        None => match plugin.poller.foreign {
+        None => match source.poller.foreign {
             // Unreadable, and unchanged for a whole lease: nobody renews it.
             Some((seen, since)) if seen == cas && now >= since + LEASE_MS => Lease::VACANT,
             Some((seen, _)) if seen == cas => return,
             _ => {
-                plugin.poller.foreign = Some((cas, now));
+                source.poller.foreign = Some((cas, now));
                 return;
             }
         },
@@ -187,44 +189,44 @@ fn keep_lease(plugin: &mut Plugin, host: &impl Host, now: u64) {
         until_ms: now + LEASE_MS,
         failures: lease.failures,
     };
-    let Some(lease_cas) = plugin.write_lease(host, taken, Some(cas)) else {
+    let Some(lease_cas) = source.write_lease(host, taken, Some(cas)) else {
         return; // another VM took it first
     };
     if lease != Lease::VACANT {
-        host.log(
+        source.log(
+            host,
             Level::Info,
             "took over polling the provider: the previous poller's lease lapsed",
         );
     }
     // Continue the schedule where the record says it stands (no later than
     // one interval from now: the record's times are shared data too).
-    let latest = now.saturating_add(plugin.config.refresh_ms);
-    let refresh_at = plugin
+    let latest = now.saturating_add(source.config.refresh_ms);
+    let refresh_at = source
         .copy
         .record()
         .map_or(now, |r| r.refresh_at_ms.min(latest));
-    plugin.poller.holding = Some(Holding {
+    source.poller.holding = Some(Holding {
         lease_cas,
-        schedule: Schedule::resume(plugin.config.timing(), lease.failures),
+        schedule: Schedule::resume(source.config.timing(), lease.failures),
         next_fetch_ms: refresh_at.max(now),
         call: None,
     });
 }
 
-fn fetch(plugin: &mut Plugin, host: &impl Host, now: u64) {
-    let config = &plugin.config;
+fn fetch(source: &mut Source, host: &impl Host, now: u64, root: u32) {
+    let config = &source.config;
     let headers = [
         (":method", "GET"),
         (":path", config.provider.path.as_str()),
         (":authority", config.provider.authority.as_str()),
         ("accept", "application/json"),
     ];
-    plugin.metrics.inc(M::ProviderCalls);
+    source.metrics.inc(M::ProviderCalls);
     let timeout = config.timeout_ms.min(MAX_CALL_TIMEOUT_MS) as u32;
     match host.http_call(&config.provider.cluster, &headers, &[], timeout) {
         Ok(token) => {
-            let root = plugin.driver();
-            if let Some(h) = plugin.poller.holding.as_mut() {
+            if let Some(h) = source.poller.holding.as_mut() {
                 h.call = Some(Call {
                     token,
                     started_ms: now,
@@ -239,16 +241,16 @@ fn fetch(plugin: &mut Plugin, host: &impl Host, now: u64) {
                 }
                 CallError::NotSent => (M::CallsNotSent, config.provider.cluster.clone()),
             };
-            plugin.metrics.inc(metric);
-            failed(plugin, host, Failure::NotStarted { error, cluster }, now);
+            source.metrics.inc(metric);
+            failed(source, host, Failure::NotStarted { error, cluster }, now);
         }
     }
 }
 
 /// The provider call `token` ended: judge the answer, publish or back off.
 /// False if it was not this plugin's call in flight.
-pub fn on_response(plugin: &mut Plugin, host: &impl Host, token: u32, body_size: usize) -> bool {
-    let Some(h) = plugin.poller.holding.as_mut() else {
+pub fn on_response(source: &mut Source, host: &impl Host, token: u32, body_size: usize) -> bool {
+    let Some(h) = source.poller.holding.as_mut() else {
         return false;
     };
     let Some(call) = h.call.filter(|c| c.token == token) else {
@@ -263,32 +265,32 @@ pub fn on_response(plugin: &mut Plugin, host: &impl Host, token: u32, body_size:
             let lifetime_s = header("cache-control")
                 .as_deref()
                 .and_then(|cc| provider::lifetime_s(cc, header("age").as_deref()));
-            succeeded(plugin, host, accepted, lifetime_s, now);
+            succeeded(source, host, accepted, lifetime_s, now);
         }
         Err(failure) => {
-            let failure = explain(failure, call, now, plugin.config.timeout_ms);
-            failed(plugin, host, failure, now);
+            let failure = explain(failure, call, now, source.config.timeout_ms);
+            failed(source, host, failure, now);
         }
     }
     true
 }
 
 fn succeeded(
-    plugin: &mut Plugin,
+    source: &mut Source,
     host: &impl Host,
     accepted: Accepted,
     lifetime_s: Option<u64>,
     now: u64,
 ) {
-    let Some(h) = plugin.poller.holding.as_mut() else {
+    let Some(h) = source.poller.holding.as_mut() else {
         return;
     };
     let fresh = h
         .schedule
-        .succeeded(now, lifetime_s, &mut plugin.poller.rng);
+        .succeeded(now, lifetime_s, &mut source.poller.rng);
     h.next_fetch_ms = fresh.refresh_at_ms;
-    report_refused(plugin, host, &accepted.refused);
-    let changed = plugin
+    report_refused(source, host, &accepted.refused);
+    let changed = source
         .copy
         .record()
         .is_none_or(|r| !r.set.names().eq(accepted.set.names()));
@@ -301,10 +303,10 @@ fn succeeded(
     }
     text.push_str("; next refresh in ");
     push_duration(&mut text, fresh.refresh_at_ms - now);
-    plugin
+    source
         .metrics
         .set(host, M::HeadersCurrent, accepted.set.len() as u64);
-    plugin.metrics.set(host, M::CacheAgeSeconds, 0);
+    source.metrics.set(host, M::CacheAgeSeconds, 0);
     let record = Record {
         fetched_at_ms: now,
         expires_at_ms: fresh.expires_at_ms,
@@ -312,52 +314,56 @@ fn succeeded(
         fetched_at_wall_ms: host.wall_ms(),
         set: accepted.set,
     };
-    if !plugin.publish(host, &record) {
+    if !source.publish(host, &record) {
         // Shared data refuses only a CAS mismatch, and none is given here.
-        host.log(Level::Error, "could not publish the headers to shared data");
+        source.log(
+            host,
+            Level::Error,
+            "could not publish the headers to shared data",
+        );
     }
-    plugin.sync(host);
-    plugin.metrics.inc(M::FetchesSucceeded);
-    report_lease(plugin, host, now);
-    if changed || plugin.poller.failing {
-        host.log(Level::Info, &text);
+    source.sync(host);
+    source.metrics.inc(M::FetchesSucceeded);
+    report_lease(source, host, now);
+    if changed || source.poller.failing {
+        source.log(host, Level::Info, &text);
     } else if host.log_enabled(Level::Debug) {
-        host.log(Level::Debug, &text);
+        source.log(host, Level::Debug, &text);
     }
-    plugin.poller.failing = false;
+    source.poller.failing = false;
 }
 
 /// Counts refused provider headers and logs them by name: as a warning
 /// when the list changed, at debug level when a provider keeps sending
 /// the same bad headers.
-fn report_refused(plugin: &mut Plugin, host: &impl Host, refused: &[super::headers::Refused]) {
-    plugin.metrics.add(M::HeadersRefused, refused.len() as u64);
+fn report_refused(source: &mut Source, host: &impl Host, refused: &[super::headers::Refused]) {
+    source.metrics.add(M::HeadersRefused, refused.len() as u64);
     let refused_line = report::refused(refused);
-    if refused_line != plugin.poller.refused_line {
+    if refused_line != source.poller.refused_line {
         if !refused_line.is_empty() {
-            host.log(Level::Warn, &refused_line);
+            source.log(host, Level::Warn, &refused_line);
         }
-        plugin.poller.refused_line = refused_line;
+        source.poller.refused_line = refused_line;
     } else if !refused_line.is_empty() && host.log_enabled(Level::Debug) {
-        host.log(Level::Debug, &refused_line);
+        source.log(host, Level::Debug, &refused_line);
     }
 }
 
-fn failed(plugin: &mut Plugin, host: &impl Host, failure: Failure, now: u64) {
+fn failed(source: &mut Source, host: &impl Host, failure: Failure, now: u64) {
     if let Failure::AllRefused(refused) = &failure {
-        report_refused(plugin, host, refused);
+        report_refused(source, host, refused);
     }
-    let Some(h) = plugin.poller.holding.as_mut() else {
+    let Some(h) = source.poller.holding.as_mut() else {
         return;
     };
-    h.next_fetch_ms = h.schedule.failed(now, &mut plugin.poller.rng);
+    h.next_fetch_ms = h.schedule.failed(now, &mut source.poller.rng);
     let delay = h.next_fetch_ms - now;
-    plugin.metrics.inc(M::FetchesFailed);
+    source.metrics.inc(M::FetchesFailed);
     // Let every VM know at once, so requests waiting for a first fetch are released.
-    report_lease(plugin, host, now);
+    report_lease(source, host, now);
     let mut text = String::from("header fetch failed: ");
     failure.describe(&mut text);
-    match plugin.copy.record() {
+    match source.copy.record() {
         Some(r) => {
             text.push_str("; keeping the last good headers (");
             push_u64(&mut text, r.set.len() as u64);
@@ -373,23 +379,23 @@ fn failed(plugin: &mut Plugin, host: &impl Host, failure: Failure, now: u64) {
     }
     text.push_str("; retrying in ");
     push_duration(&mut text, delay);
-    host.log(Level::Warn, &text);
-    plugin.poller.failing = true;
+    source.log(host, Level::Warn, &text);
+    source.poller.failing = true;
 }
 
 /// Writes the lease now, with the poller's failure count, renewing it.
-fn report_lease(plugin: &mut Plugin, host: &impl Host, now: u64) {
-    let Some(h) = plugin.poller.holding.as_ref() else {
+fn report_lease(source: &mut Source, host: &impl Host, now: u64) {
+    let Some(h) = source.poller.holding.as_ref() else {
         return;
     };
     let lease = Lease {
         until_ms: now + LEASE_MS,
         failures: h.schedule.failures(),
     };
-    let written = plugin.write_lease(host, lease, Some(h.lease_cas));
-    match (written, plugin.poller.holding.as_mut()) {
+    let written = source.write_lease(host, lease, Some(h.lease_cas));
+    match (written, source.poller.holding.as_mut()) {
         (Some(cas), Some(h)) => h.lease_cas = cas,
-        _ => plugin.poller.holding = None, // lost meanwhile; the new poller reports
+        _ => source.poller.holding = None, // lost meanwhile; the new poller reports
     }
 }
 

@@ -13,7 +13,12 @@ pub const REFUSED_LISTED: usize = 10;
 /// The configuration as one log line.
 pub fn configuration(config: &Config) -> String {
     let p = &config.provider;
-    let mut text = String::from("configured: provider cluster ");
+    let mut text = String::from("configured: provider ");
+    if !config.name.is_empty() {
+        push_quoted(&mut text, &config.name);
+        text.push_str(" at ");
+    }
+    text.push_str("cluster ");
     push_quoted(&mut text, &p.cluster);
     text.push_str(", authority ");
     push_quoted(&mut text, &p.authority);
@@ -31,7 +36,35 @@ pub fn configuration(config: &Config) -> String {
         text.push_str("; static ");
         push_set(&mut text, &config.static_headers);
     }
+    if let Some(d) = &config.destinations {
+        text.push_str("; for ");
+        for (i, entry) in d.entries().iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            push_quoted(&mut text, entry);
+        }
+    }
     text
+}
+
+/// The warning for a provider without `destinations`.
+pub fn unscoped(config: &Config) -> String {
+    let mut text = String::from("provider ");
+    push_quoted(&mut text, name(config));
+    text.push_str(
+        " has no destinations: its headers go to every upstream of this filter; \
+         list the clusters or hosts they are for in \"destinations\"",
+    );
+    text
+}
+
+/// A provider's name as shown: the top-level one is `default`.
+pub fn name(config: &Config) -> &str {
+    match config.name.as_str() {
+        "" => "default",
+        name => name,
+    }
 }
 
 /// "2 headers (authorization, x-tenant)".

@@ -1,56 +1,157 @@
-//! Carrying out a request's decision (policy.rs decides): add the headers,
-//! forward without them, or answer locally; each counted once. For a request
-//! as it arrives and for a held one as it is released (vm.rs).
+//! A request's decision from each of its plugin's providers, and carrying out
+//! what they decide together (policy.rs `combine`): add each provider's
+//! headers, forward, or answer locally; each counted once per provider. For
+//! a request as it arrives and for a held one as it is released (vm.rs).
 //!
-//! No parsing, validation or logging here: the set was validated when it was
-//! fetched, and this VM keeps it decoded.
+//! No parsing, validation or logging here: the sets were validated when they
+//! were fetched, and this VM keeps them decoded.
 
+use super::config::MAX_PROVIDERS;
+use super::headers::HeaderSet;
 use super::host::{Host, Map, Verdict};
 use super::metrics::M;
 use super::plugin::Plugin;
-use super::policy::{Decision, Denial};
+use super::policy::{self, Availability, Combined, Decision, Denial};
+use super::source::Source;
 
-/// Carries out a decision other than holding on the effective stream, and counts it.
-pub fn carry_out(plugin: &Plugin, host: &impl Host, decision: Decision) -> Verdict {
-    let metrics = &plugin.metrics;
-    match decision {
-        Decision::Apply | Decision::Continue => {
-            let with_provider = decision == Decision::Apply;
-            if plugin.config.target.request() {
-                apply(plugin, host, Map::Request, with_provider);
-            }
-            metrics.inc(match with_provider {
-                true => M::RequestsAugmented,
-                false => M::RequestsWithoutHeaders,
-            });
-            Verdict::Continue
-        }
-        Decision::Deny(why) => {
-            deny(plugin, host, why);
-            metrics.inc(M::RequestsDenied);
-            Verdict::Pause
-        }
-        Decision::Hold => Verdict::Pause,
+/// Each provider's decision, in the plugin's order; `None` where the request
+/// is not for the provider's destinations.
+pub type Decisions = [Option<Decision>; MAX_PROVIDERS];
+
+/// Whether the request, routed to `cluster` (read only for a plugin with
+/// `destinations`), is for `source`'s destinations.
+pub fn in_scope(source: &Source, cluster: Option<&[u8]>) -> bool {
+    match &source.config.destinations {
+        None => true,
+        Some(d) => cluster.is_some_and(|c| d.matches(c)),
     }
 }
 
-/// Adds the plugin's headers to one map of the effective stream.
-pub fn apply(plugin: &Plugin, host: &impl Host, map: Map, with_provider: bool) {
-    let config = &plugin.config;
-    plugin.copy.apply(
-        host,
-        map,
-        with_provider,
-        &config.static_headers,
-        config.overwrite,
-    );
+/// What each provider in scope decides, given what it has (`available`, in
+/// the plugin's order). `held_for`: how long a held request has waited.
+pub fn decide(
+    plugin: &Plugin,
+    cluster: Option<&[u8]>,
+    available: &[Availability],
+    held_for: Option<u64>,
+) -> Decisions {
+    let mut decisions = [None; MAX_PROVIDERS];
+    let each = plugin.sources.iter().zip(available).zip(&mut decisions);
+    for ((source, &available), decision) in each {
+        if !in_scope(source, cluster) {
+            continue;
+        }
+        let c = &source.config;
+        *decision = Some(match held_for {
+            None => policy::on_request(available, c.on_missing),
+            Some(ms) => policy::on_held(available, c.on_missing, ms >= c.wait_timeout_ms)
+                .unwrap_or(Decision::Hold),
+        });
+    }
+    decisions
 }
 
-/// Answers the effective stream locally, saying why.
-fn deny(plugin: &Plugin, host: &impl Host, why: Denial) {
+/// What each provider of `plugin` has to add now, in order.
+pub fn availability(plugin: &Plugin, host: &impl Host) -> [Availability; MAX_PROVIDERS] {
+    let mut available = [Availability::Ready; MAX_PROVIDERS];
+    for (source, a) in plugin.sources.iter().zip(&mut available) {
+        let max_stale = source.config.max_stale_ms;
+        *a = source.copy.availability(host, max_stale, &source.lease_key);
+    }
+    available
+}
+
+/// Carries out `combined` (not `Hold`) on the effective stream, and counts
+/// it for each provider in scope; `held`: a held request being released.
+pub fn carry_out(
+    plugin: &Plugin,
+    host: &impl Host,
+    decisions: &Decisions,
+    combined: Combined,
+    held: bool,
+) -> Verdict {
+    if let Combined::Deny(i) = combined {
+        let why = match decisions.get(i) {
+            Some(Some(Decision::Deny(why))) => *why,
+            _ => Denial::HeldLimit,
+        };
+        count(
+            plugin,
+            decisions,
+            |_| (M::RequestsDenied, M::RequestsHeldDenied),
+            held,
+        );
+        if let Some(source) = plugin.sources.get(i) {
+            deny(source, host, why);
+        }
+        return Verdict::Pause;
+    }
+    if plugin.target.request() {
+        apply(plugin, host, Map::Request, decisions);
+    }
+    count(
+        plugin,
+        decisions,
+        |d| match d {
+            Decision::Apply => (M::RequestsAugmented, M::RequestsHeldResumed),
+            _ => (M::RequestsWithoutHeaders, M::RequestsHeldContinued),
+        },
+        held,
+    );
+    Verdict::Continue
+}
+
+/// Counts the request for each provider in scope: the first metric of
+/// `which`, and the second too for a released held request.
+fn count(plugin: &Plugin, decisions: &Decisions, which: impl Fn(Decision) -> (M, M), held: bool) {
+    for (source, d) in plugin.sources.iter().zip(decisions) {
+        if let Some(d) = *d {
+            let (outcome, release) = which(d);
+            source.metrics.inc(outcome);
+            if held {
+                source.metrics.inc(release);
+            }
+        }
+    }
+}
+
+/// Adds each provider's headers to one map of the effective stream: the
+/// fetched set and static headers where it decided `Apply`, the static
+/// headers alone where `Continue`. A name an earlier provider gives is left
+/// to it, and counted as a clash for the later one.
+pub fn apply(plugin: &Plugin, host: &impl Host, map: Map, decisions: &Decisions) {
+    let sources = plugin.sources.iter().zip(decisions);
+    for (i, (source, d)) in sources.clone().enumerate() {
+        let Some(set) = chosen((source, d)) else {
+            continue;
+        };
+        for (name, value) in set.iter() {
+            let mut earlier = sources.clone().take(i).filter_map(chosen);
+            if earlier.any(|set| set.names().any(|n| n == name)) {
+                source.metrics.inc(M::HeaderClashes);
+            } else if source.config.overwrite {
+                host.replace_header(map, name, value);
+            } else if host.header(map, name).is_none() {
+                host.add_header(map, name, value);
+            }
+        }
+    }
+}
+
+/// The set a provider's decision gives a request, if it is in scope.
+fn chosen<'a>((source, d): (&'a Source, &Option<Decision>)) -> Option<&'a HeaderSet> {
+    d.map(|d| {
+        source
+            .copy
+            .set(d == Decision::Apply, &source.config.static_headers)
+    })
+}
+
+/// Answers the effective stream locally with `source`'s status, saying why.
+pub fn deny(source: &Source, host: &impl Host, why: Denial) {
     let headers = [
         ("x-header-augmenter-denied", why.code()),
         ("content-type", "text/plain"),
     ];
-    host.send_response(plugin.config.deny_status, &headers, why.body());
+    host.send_response(source.config.deny_status, &headers, why.body());
 }

@@ -20,14 +20,15 @@
 //! - the held requests are one queue per VM (held.rs).
 
 use super::config;
+use super::config::MAX_PROVIDERS;
 use super::held::{Entry, Held};
 use super::host::{Host, Level, Verdict};
 use super::metrics::M;
 use super::plugin::Plugin;
-use super::policy::{self, Availability, Decision, Denial};
+use super::policy::{combine, Availability, Combined, Decision};
 use super::poller;
 use super::report;
-use super::request::{apply, carry_out};
+use super::request::{apply, availability, carry_out, decide, in_scope, Decisions};
 use super::text::{line, push_quoted};
 
 /// Longest time between two ticks of a driving root context: how stale this
@@ -83,8 +84,8 @@ impl Vm {
             0 => None,
             _ => host.plugin_configuration(size),
         };
-        let config = match config::parse(bytes.as_deref().unwrap_or_default()) {
-            Ok(config) if config.target.response() && !cfg!(feature = "response-target") => {
+        let settings = match config::parse(bytes.as_deref().unwrap_or_default()) {
+            Ok(settings) if settings.target.response() && !cfg!(feature = "response-target") => {
                 host.log(
                     Level::Error,
                     "invalid configuration: target: responses need the build with the response target, \
@@ -92,7 +93,7 @@ impl Vm {
                 );
                 return false;
             }
-            Ok(config) => config,
+            Ok(settings) => settings,
             Err(e) => {
                 host.log(
                     Level::Error,
@@ -101,7 +102,12 @@ impl Vm {
                 return false;
             }
         };
-        host.log(Level::Info, &report::configuration(&config));
+        for config in &settings.providers {
+            host.log(Level::Info, &report::configuration(config));
+            if config.destinations.is_none() {
+                host.log(Level::Warn, &report::unscoped(config));
+            }
+        }
         let name = property(host, "plugin_name");
         let root_id = property(host, "plugin_root_id");
         let known = self
@@ -119,7 +125,7 @@ impl Vm {
                             "reconfigured: new requests get this configuration",
                         );
                     }
-                    p.reconfigure(host, root_context, config, bytes.unwrap_or_default());
+                    p.reconfigure(host, root_context, settings, bytes.unwrap_or_default());
                 }
                 i
             }
@@ -127,14 +133,18 @@ impl Vm {
                 let slot = self.next_slot;
                 self.next_slot = slot.wrapping_add(1);
                 let text = bytes.unwrap_or_default();
-                let plugin = Plugin::new(host, slot, root_context, name, root_id, config, text);
+                let plugin = Plugin::new(host, slot, root_context, name, root_id, settings, text);
                 self.plugins.push(plugin);
                 self.plugins.len() - 1
             }
         };
-        if let Some(plugin) = self.plugins.get_mut(index) {
-            plugin.ensure_lease(host);
-            plugin.sync(host);
+        for source in self
+            .plugins
+            .get_mut(index)
+            .map_or(&mut [][..], |p| &mut p.sources)
+        {
+            source.ensure_lease(host);
+            source.sync(host);
         }
         // The lease is sought on the first tick, not here: Envoy configures (and
         // discards) a VM of its own at start, whose timer never fires.
@@ -148,9 +158,11 @@ impl Vm {
         // First, so that a root context that takes over drives this very tick.
         self.prune(host, root_context, now);
         if let Some(plugin) = self.driven_by(root_context) {
-            plugin.sync(host);
-            poller::tick(plugin, host, now);
-            plugin.metrics.flush(host);
+            for source in &mut plugin.sources {
+                source.sync(host);
+                poller::tick(source, host, now, root_context);
+                source.metrics.flush(host);
+            }
             plugin.report_memory(host);
         }
         self.serve_held(host, root_context, now);
@@ -166,11 +178,14 @@ impl Vm {
         token: u32,
         body_size: usize,
     ) {
-        let plugin = self.plugins.iter_mut().find(|p| p.poller.awaits(token));
-        let Some(plugin) = plugin else {
-            return; // a call by a configuration since replaced by another provider
-        };
-        poller::on_response(plugin, host, token, body_size);
+        // Not found: a call of a configuration since replaced by another provider.
+        for plugin in &mut self.plugins {
+            for source in &mut plugin.sources {
+                if source.poller.awaits(token) {
+                    poller::on_response(source, host, token, body_size);
+                }
+            }
+        }
         let now = host.monotonic_ms();
         self.serve_held(host, root_context, now);
         self.arm(host, root_context, now);
@@ -182,22 +197,45 @@ impl Vm {
             self.unattributed(host);
             return Verdict::Continue;
         };
-        if plugin.copy.record().is_none() {
-            plugin.sync(host); // headers may have arrived since the last tick
+        for source in &mut plugin.sources {
+            if source.copy.record().is_none() {
+                source.sync(host); // headers may have arrived since the last tick
+            }
         }
-        let config = &plugin.config;
-        let decision = policy::on_request(availability(plugin, host), config.on_missing);
-        if decision != Decision::Hold {
-            return carry_out(plugin, host, decision);
+        let cluster = cluster(plugin, host);
+        let decisions = decide(
+            plugin,
+            cluster.as_deref(),
+            &availability(plugin, host),
+            None,
+        );
+        let mut scope = 0;
+        for (i, (source, d)) in plugin.sources.iter().zip(&decisions).enumerate() {
+            match d {
+                Some(_) => scope |= 1 << i,
+                None => source.metrics.inc(M::RequestsOutOfScope),
+            }
+        }
+        let combined = combine(&decisions);
+        if combined != Combined::Hold {
+            return carry_out(plugin, host, &decisions, combined, false);
         }
         let entry = Entry {
             context_id,
             slot: plugin.slot,
-            until_ms: host.monotonic_ms().saturating_add(config.wait_timeout_ms),
+            since_ms: host.monotonic_ms(),
+            scope,
         };
-        match self.held.push(entry) {
+        let first = self.held.push(entry);
+        for (source, d) in plugin.sources.iter().zip(&decisions) {
+            match (d, first) {
+                (None, _) => {}
+                (Some(_), Some(_)) => source.metrics.inc(M::RequestsHeld),
+                (Some(_), None) => source.metrics.inc(M::RequestsHeldOverLimit),
+            }
+        }
+        match first {
             Some(first) => {
-                plugin.metrics.inc(M::RequestsHeld);
                 if first {
                     // Held requests are looked at on ticks: make them frequent.
                     // (Armed once, when the queue fills: re-arming on every
@@ -207,19 +245,34 @@ impl Vm {
                 Verdict::Pause
             }
             None => {
-                plugin.metrics.inc(M::RequestsHeldOverLimit);
-                carry_out(plugin, host, Decision::Deny(Denial::HeldLimit))
+                // Denied by the first provider that would hold it.
+                let holding = decisions.iter().position(|d| *d == Some(Decision::Hold));
+                let combined = Combined::Deny(holding.unwrap_or(0));
+                carry_out(plugin, host, &decisions, combined, false)
             }
         }
     }
 
-    /// `proxy_on_response_headers`, only in the build with the response target.
+    /// `proxy_on_response_headers`, only in the build with the response target:
+    /// each provider in scope adds its headers, or its static ones while it has none.
     pub fn on_response_headers(&mut self, host: &impl Host) -> Verdict {
-        if let Some(plugin) = stream_plugin(&mut self.plugins, host) {
-            if plugin.config.target.response() {
-                let ready = availability(plugin, host) == Availability::Ready;
-                apply(plugin, host, super::host::Map::Response, ready);
+        let Some(plugin) = stream_plugin(&mut self.plugins, host) else {
+            return Verdict::Continue;
+        };
+        if plugin.target.response() {
+            let cluster = cluster(plugin, host);
+            let available = availability(plugin, host);
+            let mut decisions: Decisions = [None; MAX_PROVIDERS];
+            let each = plugin.sources.iter().zip(&available).zip(&mut decisions);
+            for ((source, a), d) in each {
+                if in_scope(source, cluster.as_deref()) {
+                    *d = Some(match a {
+                        Availability::Ready => Decision::Apply,
+                        _ => Decision::Continue,
+                    });
+                }
             }
+            apply(plugin, host, super::host::Map::Response, &decisions);
         }
         Verdict::Continue
     }
@@ -259,11 +312,11 @@ impl Vm {
         let mut i = 0;
         while let Some(p) = self.plugins.get_mut(i) {
             let driver = p.driver();
-            let poller = &mut p.poller;
+            let sources = &mut p.sources;
             p.roots.retain(|&(r, _)| {
                 let alive = r == root_context || host.set_effective_context(r);
-                if !alive {
-                    poller.forget_call_of(r, now);
+                for source in sources.iter_mut().filter(|_| !alive) {
+                    source.poller.forget_call_of(r, now);
                 }
                 alive
             });
@@ -283,7 +336,7 @@ impl Vm {
                     let mut gone = self.plugins.remove(i);
                     self.held.retain(|e| {
                         if e.slot == gone.slot {
-                            gone.metrics.inc(M::RequestsHeldCancelled);
+                            cancelled(&gone, e);
                         }
                         e.slot != gone.slot
                     });
@@ -313,12 +366,12 @@ impl Vm {
         for plugin in &self.plugins {
             let available = availability(plugin, host); // once per plugin, not per request
             self.held.retain(|e| {
-                if e.slot != plugin.slot || release(plugin, host, e, available, now) {
+                if e.slot != plugin.slot || release(plugin, host, e, &available, now) {
                     return e.slot != plugin.slot;
                 }
                 let alive = !sweep || host.set_effective_context(e.context_id);
                 if !alive {
-                    plugin.metrics.inc(M::RequestsHeldCancelled);
+                    cancelled(plugin, e);
                 }
                 alive
             });
@@ -336,8 +389,12 @@ impl Vm {
         let standby = (self.plugins.iter()).any(|p| p.roots.iter().any(|r| r.0 == root_context));
         let next = match self.driven_by(root_context) {
             Some(p) => {
-                let due = p.poller.due_ms(p.config.timeout_ms);
-                let next = due.map_or(TICK_MAX_MS, |d| d.saturating_sub(now).min(TICK_MAX_MS));
+                let mut next = TICK_MAX_MS;
+                for s in &p.sources {
+                    if let Some(due) = s.poller.due_ms(s.config.timeout_ms) {
+                        next = next.min(due.saturating_sub(now));
+                    }
+                }
                 match holding {
                     true => next.min(HOLD_POLL_MS),
                     false => next,
@@ -372,38 +429,65 @@ fn stream_plugin<'a>(plugins: &'a mut [Plugin], host: &impl Host) -> Option<&'a 
         .find(|p| p.name.as_bytes() == name && p.root_id.as_bytes() == root_id)
 }
 
-/// Releases one held request if its wait is over; true if it did. A stream
-/// whose client went away meanwhile counts as cancelled.
+/// Releases one held request if every provider in its scope lets it go;
+/// true if it did (or its client went away meanwhile: cancelled).
 fn release(
     plugin: &Plugin,
     host: &impl Host,
     e: &Entry,
-    available: Availability,
+    available: &[Availability],
     now: u64,
 ) -> bool {
-    let timed_out = now >= e.until_ms;
-    let Some(decision) = policy::on_held(available, plugin.config.on_missing, timed_out) else {
-        return false;
-    };
-    let metrics = &plugin.metrics;
-    if !host.set_effective_context(e.context_id) {
-        metrics.inc(M::RequestsHeldCancelled);
+    // Its cluster is read again: a reconfiguration may have changed the destinations.
+    if plugin.scoped && !alive(plugin, host, e) {
         return true;
     }
-    metrics.inc(match decision {
-        Decision::Apply => M::RequestsHeldResumed,
-        Decision::Continue => M::RequestsHeldContinued,
-        _ => M::RequestsHeldDenied,
-    });
-    if carry_out(plugin, host, decision) == Verdict::Continue {
+    let cluster = cluster(plugin, host);
+    let decisions = decide(
+        plugin,
+        cluster.as_deref(),
+        available,
+        Some(now - e.since_ms),
+    );
+    let combined = combine(&decisions);
+    if combined == Combined::Hold {
+        return false;
+    }
+    if !plugin.scoped && !alive(plugin, host, e) {
+        return true;
+    }
+    if carry_out(plugin, host, &decisions, combined, true) == Verdict::Continue {
         host.resume_request();
     }
     true
 }
 
-fn availability(plugin: &Plugin, host: &impl Host) -> Availability {
-    let max_stale = plugin.config.max_stale_ms;
-    plugin.copy.availability(host, max_stale, &plugin.lease_key)
+/// Makes the held stream the effective context; false (and counted) if its
+/// client went away.
+fn alive(plugin: &Plugin, host: &impl Host, e: &Entry) -> bool {
+    let alive = host.set_effective_context(e.context_id);
+    if !alive {
+        cancelled(plugin, e);
+    }
+    alive
+}
+
+/// Counts a held request whose client went away, for the providers that held it.
+fn cancelled(plugin: &Plugin, e: &Entry) {
+    for (i, source) in plugin.sources.iter().enumerate() {
+        if e.scope & 1 << i != 0 {
+            source.metrics.inc(M::RequestsHeldCancelled);
+        }
+    }
+}
+
+/// The name of the cluster the effective stream is routed to, read only for
+/// a plugin whose providers have `destinations` (Envoy's `cluster_name`).
+fn cluster(plugin: &Plugin, host: &impl Host) -> Option<Vec<u8>> {
+    plugin
+        .scoped
+        .then(|| host.property("cluster_name"))
+        .flatten()
 }
 
 /// A string property of the effective context, such as `plugin_name`; empty if absent.

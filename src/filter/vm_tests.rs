@@ -300,7 +300,7 @@ fn an_unreadable_lease_counts_as_held_until_nobody_renews_it() {
     // Something else in the namespace wrote the lease key first.
     let key = {
         let config = crate::config::parse(b"{}").unwrap();
-        super::store::lease_key(&config.provider.shared_data_key("p"))
+        super::store::lease_key(&config.providers[0].provider.shared_data_key("p", ""))
     };
     w.process.write(&key, b"not a lease");
     w.configure(0, "p", "", "{}");
@@ -326,7 +326,7 @@ fn a_forged_record_is_refused_and_the_good_one_kept() {
     let (mut w, roots) = started(1, r#"{"header_cache_expiry": "1h"}"#);
     w.provider = Some(Answer::json(TOKEN));
     w.run(1_000);
-    let key = w.vms[0].vm.plugins()[0].key.clone();
+    let key = w.vms[0].vm.plugins()[0].sources[0].key.clone();
     let mut forged = vec![0u8; 32];
     forged.extend(crate::headers::HeaderSet::encode_unchecked(&[(
         "host", "evil",
@@ -377,7 +377,11 @@ fn age_shortens_the_lifetime() {
             .with_header("age", "90"),
     );
     w.run(10);
-    let record = w.vms[0].vm.plugins()[0].copy.record().unwrap().clone();
+    let record = w.vms[0].vm.plugins()[0].sources[0]
+        .copy
+        .record()
+        .unwrap()
+        .clone();
     assert_eq!(record.expires_at_ms - record.fetched_at_ms, 10_000);
     assert!(record.refresh_at_ms - record.fetched_at_ms <= 9_000);
 }
