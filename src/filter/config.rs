@@ -276,10 +276,8 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
         (true, _) => settings.providers = vec![top],
         (false, None) => settings.providers = listed,
         (false, Some(field)) => {
-            let mut problem =
-                String::from("cannot be given with provider fields at the top level (");
+            let mut problem = String::from("cannot be given with top-level provider fields, as ");
             problem.push_str(field);
-            problem.push_str("); move them into a provider");
             return Err(Error {
                 field: PROVIDERS,
                 problem,
@@ -344,8 +342,7 @@ fn read_object(
         }
     }
     if in_list && config.name.is_empty() {
-        let problem = "is missing; every provider in providers needs one";
-        return Err(Error::new(NAME, problem));
+        return Err(Error::new(NAME, "is missing"));
     }
     if config.retry_initial_ms > config.retry_max_ms {
         let mut problem = String::new();
@@ -387,7 +384,7 @@ fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error
         let (config, _) = read_object(s, Some(index), &mut Target::Request, &mut Vec::new())
             .map_err(|e| e.within(index))?;
         if listed.iter().any(|p| p.name == config.name) {
-            let problem = "is the name of an earlier provider; names must be unique";
+            let problem = "is the name of an earlier provider";
             return Err(with_value(NAME, &config.name, problem).within(index));
         }
         listed.push(config);
@@ -1028,6 +1025,147 @@ mod tests {
             "a".repeat(1023)
         );
         assert!(parse(fits.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn providers_and_destinations_are_read() {
+        let settings = parse(
+            br#"{"target": "both", "providers": [
+                {"name": "legacy", "header_providing_service_cluster": "idp", "destinations": ["legacy_api"]},
+                {"name": "api-2", "header_cache_expiry": "1m", "on_missing": "deny",
+                 "destinations": ["api.example.com", "*.corp.internal"]}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.target, Target::Both);
+        let [a, b] = &settings.providers[..] else {
+            panic!("{settings:?}")
+        };
+        assert_eq!(
+            (a.name.as_str(), a.provider.cluster.as_str()),
+            ("legacy", "idp")
+        );
+        assert_eq!(a.destinations.as_ref().unwrap().entries(), ["legacy_api"]);
+        assert_eq!(
+            (b.name.as_str(), b.refresh_ms, b.on_missing),
+            ("api-2", 60_000, OnMissing::Deny)
+        );
+        assert_eq!(
+            b.destinations.as_ref().unwrap().entries(),
+            ["api.example.com", "*.corp.internal"]
+        );
+        assert_eq!(
+            b.provider.cluster, "sidecar",
+            "each provider has its own defaults"
+        );
+        let top = first(br#"{"destinations": ["legacy_api"]}"#).unwrap();
+        assert_eq!(
+            (top.name.as_str(), top.destinations.unwrap().entries()),
+            ("", &["legacy_api".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn provider_and_destination_errors() {
+        let cases = [
+            (
+                r#"{"providers": {}}"#,
+                "providers: must be an array of provider objects, found an object",
+            ),
+            (
+                r#"{"providers": []}"#,
+                "providers: is empty; give at least one provider",
+            ),
+            (
+                r#"{"providers": [1]}"#,
+                "providers[0]: must be an object of provider fields, found a number",
+            ),
+            (r#"{"providers": [{}]}"#, "providers[0].name: is missing"),
+            (
+                r#"{"providers": [{"name": "a"}, {"name": "a"}]}"#,
+                r#"providers[1].name: "a" is the name of an earlier provider"#,
+            ),
+            (
+                r#"{"providers": [{"name": "A b"}]}"#,
+                r#"providers[0].name: "A b" must be 1 to 64 of a-z, 0-9, '_' and '-'"#,
+            ),
+            (
+                r#"{"providers": [{"name": "a", "header_cache_expiry": "5x"}]}"#,
+                r#"providers[0].header_cache_expiry: "5x" has an unknown unit "x"; use ms, s, m or h"#,
+            ),
+            (
+                r#"{"providers": [{"name": "a"}, {"name": "b", "target": "both"}]}"#,
+                r#"providers[1]: unknown field "target"; the fields are header_providing_service_cluster, header_providing_service_authority, header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, destinations, name"#,
+            ),
+            (
+                r#"{"providers": [{"name": "a", "destination": []}]}"#,
+                r#"providers[0]: unknown field "destination"; did you mean "destinations"?"#,
+            ),
+            (
+                r#"{"providers": [{"name": "a", "retry_initial": "2m"}]}"#,
+                "providers[0].retry_initial: 2m is longer than retry_max (1m)",
+            ),
+            (
+                r#"{"header_cache_expiry": "1m", "providers": [{"name": "a"}]}"#,
+                "providers: cannot be given with top-level provider fields, as header_cache_expiry",
+            ),
+            (
+                r#"{"providers": [{"name": "a"}], "overwrite": false}"#,
+                "providers: cannot be given with top-level provider fields, as overwrite",
+            ),
+            (
+                r#"{"name": "a"}"#,
+                r#"unknown field "name"; the fields are header_providing_service_cluster, header_providing_service_authority, header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, destinations, target, providers"#,
+            ),
+            (
+                r#"{"destinations": "legacy_api"}"#,
+                "destinations: must be an array of cluster names and hosts, found a string",
+            ),
+            (
+                r#"{"destinations": []}"#,
+                "destinations: is empty; leave it out for every destination",
+            ),
+            (
+                r#"{"destinations": [7]}"#,
+                "destinations: must be an array of cluster names and hosts, found a number",
+            ),
+            (
+                r#"{"destinations": ["*"]}"#,
+                r#"destinations: "*" is not a cluster name, a host or "*." and a domain"#,
+            ),
+            (
+                r#"{"destinations": ["api.*.com"]}"#,
+                r#"destinations: "api.*.com" is not a cluster name, a host or "*." and a domain"#,
+            ),
+            (
+                r#"{"destinations": ["a b"]}"#,
+                r#"destinations: "a b" is not a cluster name, a host or "*." and a domain"#,
+            ),
+            (
+                r#"{"destinations": [""]}"#,
+                r#"destinations: "" is not a cluster name, a host or "*." and a domain"#,
+            ),
+            (
+                r#"{"destinations": ["PassthroughCluster"]}"#,
+                r#"destinations: "PassthroughCluster" never matches; give the host a ServiceEntry and name it"#,
+            ),
+            (
+                r#"{"providers": [{"name": "a", "destinations": ["x", "*x"]}]}"#,
+                r#"providers[0].destinations: "*x" is not a cluster name, a host or "*." and a domain"#,
+            ),
+            (
+                r#"{"destinations": ["a",]}"#,
+                "destinations: expected a JSON value at byte 22",
+            ),
+        ];
+        for (input, message) in cases {
+            assert_eq!(error(input), message, "{input}");
+        }
+        let many: Vec<String> = (0..=MAX_PROVIDERS)
+            .map(|i| format!(r#"{{"name": "p{i}"}}"#))
+            .collect();
+        let input = format!(r#"{{"providers": [{}]}}"#, many.join(","));
+        assert_eq!(error(&input), "providers: has more than 16 providers");
     }
 
     #[test]

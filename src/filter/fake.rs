@@ -42,6 +42,7 @@ pub struct Call {
     pub vm: usize,
     pub root: u32,
     pub token: u32,
+    pub cluster: String,
     pub headers: Vec<(String, String)>,
     pub timeout_ms: u32,
 }
@@ -49,6 +50,8 @@ pub struct Call {
 #[derive(Default, Debug)]
 pub struct Stream {
     pub root: u32,
+    /// Envoy's `cluster_name`: the cluster the route chose.
+    pub cluster: Option<String>,
     pub request: Vec<(String, String)>,
     pub response: Vec<(String, String)>,
     pub local_reply: Option<u32>,
@@ -173,7 +176,7 @@ impl Host for FakeHost {
 
     fn http_call(
         &self,
-        _cluster: &str,
+        cluster: &str,
         headers: &[(&str, &str)],
         _body: &[u8],
         timeout_ms: u32,
@@ -186,6 +189,7 @@ impl Host for FakeHost {
             vm: self.index,
             root: self.root_of(self.effective.get()),
             token,
+            cluster: cluster.into(),
             headers: headers
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -281,6 +285,10 @@ impl Host for FakeHost {
         match name {
             "plugin_name" => Some(plugin.into_bytes()),
             "plugin_root_id" => Some(root_id.into_bytes()),
+            "cluster_name" => self
+                .with_stream(|s| s.cluster.clone())
+                .flatten()
+                .map(String::into_bytes),
             _ => None,
         }
     }
@@ -333,6 +341,8 @@ pub struct World {
     pub vms: Vec<FakeVm>,
     /// Answered to every new call at the next step; `None` leaves calls pending.
     pub provider: Option<Answer>,
+    /// Answers by provider cluster, before `provider`.
+    pub by_cluster: BTreeMap<String, Answer>,
     answered: usize,
 }
 
@@ -360,6 +370,7 @@ impl World {
             process,
             vms,
             provider: None,
+            by_cluster: BTreeMap::new(),
             answered: 0,
         }
     }
@@ -402,10 +413,22 @@ impl World {
 
     /// A request on a stream of root context `root`: its id and the verdict.
     pub fn request(&mut self, vm: usize, root: u32, headers: &[(&str, &str)]) -> (u32, Verdict) {
+        self.request_to(vm, root, None, headers)
+    }
+
+    /// A request routed to `cluster`.
+    pub fn request_to(
+        &mut self,
+        vm: usize,
+        root: u32,
+        cluster: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u32, Verdict) {
         let id = self.process.id();
         let v = &mut self.vms[vm];
         let stream = Stream {
             root,
+            cluster: cluster.map(String::from),
             request: headers
                 .iter()
                 .map(|(n, x)| (n.to_string(), x.to_string()))
@@ -503,15 +526,20 @@ impl World {
         self.process.wall_ms.set(self.process.wall_ms.get() + delta);
     }
 
+    /// Answers the calls made since the last look: by `by_cluster` for the
+    /// call's cluster, else by `provider`; a call neither answers stays out.
     fn answer_new_calls(&mut self) {
-        while let Some(answer) = self.provider.clone() {
+        loop {
             let call = self.process.calls.borrow().get(self.answered).cloned();
             let Some(call) = call else { break };
             self.answered += 1;
-            self.answer(call.token, answer);
-        }
-        if self.provider.is_none() {
-            self.answered = self.process.calls.borrow().len();
+            let answer = self
+                .by_cluster
+                .get(&call.cluster)
+                .or(self.provider.as_ref());
+            if let Some(answer) = answer.cloned() {
+                self.answer(call.token, answer);
+            }
         }
     }
 

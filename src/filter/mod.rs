@@ -37,4 +37,6 @@ pub mod invariants;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod providers_tests;
+#[cfg(test)]
 mod vm_tests;

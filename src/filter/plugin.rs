@@ -91,7 +91,8 @@ impl Plugin {
                 }
                 None => {
                     let seed = host.monotonic_ms() ^ u64::from(self.driver()) << 32;
-                    Source::new(host, &self.name, config, seed ^ self.sources.len() as u64)
+                    let seed = seed ^ self.sources.len() as u64;
+                    Source::new(host, &self.name, key, config, seed)
                 }
             };
             self.sources.push(source);

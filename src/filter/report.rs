@@ -53,8 +53,7 @@ pub fn unscoped(config: &Config) -> String {
     let mut text = String::from("provider ");
     push_quoted(&mut text, name(config));
     text.push_str(
-        " has no destinations: its headers go to every upstream of this filter; \
-         list the clusters or hosts they are for in \"destinations\"",
+        " has no destinations: its headers go to every upstream; scope them with \"destinations\"",
     );
     text
 }

@@ -29,6 +29,7 @@ pub fn in_scope(source: &Source, cluster: Option<&[u8]>) -> bool {
 
 /// What each provider in scope decides, given what it has (`available`, in
 /// the plugin's order). `held_for`: how long a held request has waited.
+/// Counts the providers the request is not for.
 pub fn decide(
     plugin: &Plugin,
     cluster: Option<&[u8]>,
@@ -39,6 +40,9 @@ pub fn decide(
     let each = plugin.sources.iter().zip(available).zip(&mut decisions);
     for ((source, &available), decision) in each {
         if !in_scope(source, cluster) {
+            if held_for.is_none() {
+                source.metrics.inc(M::RequestsOutOfScope); // once, as it arrives
+            }
             continue;
         }
         let c = &source.config;
@@ -70,17 +74,23 @@ pub fn carry_out(
     combined: Combined,
     held: bool,
 ) -> Verdict {
+    for (source, d) in plugin.sources.iter().zip(decisions) {
+        let (outcome, release) = match (combined, d) {
+            (_, None) => continue,
+            (Combined::Deny(_), _) => (M::RequestsDenied, M::RequestsHeldDenied),
+            (_, Some(Decision::Apply)) => (M::RequestsAugmented, M::RequestsHeldResumed),
+            _ => (M::RequestsWithoutHeaders, M::RequestsHeldContinued),
+        };
+        source.metrics.inc(outcome);
+        if held {
+            source.metrics.inc(release);
+        }
+    }
     if let Combined::Deny(i) = combined {
         let why = match decisions.get(i) {
             Some(Some(Decision::Deny(why))) => *why,
-            _ => Denial::HeldLimit,
+            _ => Denial::HeldLimit, // a request the full queue could not hold
         };
-        count(
-            plugin,
-            decisions,
-            |_| (M::RequestsDenied, M::RequestsHeldDenied),
-            held,
-        );
         if let Some(source) = plugin.sources.get(i) {
             deny(source, host, why);
         }
@@ -89,30 +99,7 @@ pub fn carry_out(
     if plugin.target.request() {
         apply(plugin, host, Map::Request, decisions);
     }
-    count(
-        plugin,
-        decisions,
-        |d| match d {
-            Decision::Apply => (M::RequestsAugmented, M::RequestsHeldResumed),
-            _ => (M::RequestsWithoutHeaders, M::RequestsHeldContinued),
-        },
-        held,
-    );
     Verdict::Continue
-}
-
-/// Counts the request for each provider in scope: the first metric of
-/// `which`, and the second too for a released held request.
-fn count(plugin: &Plugin, decisions: &Decisions, which: impl Fn(Decision) -> (M, M), held: bool) {
-    for (source, d) in plugin.sources.iter().zip(decisions) {
-        if let Some(d) = *d {
-            let (outcome, release) = which(d);
-            source.metrics.inc(outcome);
-            if held {
-                source.metrics.inc(release);
-            }
-        }
-    }
 }
 
 /// Adds each provider's headers to one map of the effective stream: the

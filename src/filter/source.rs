@@ -20,9 +20,9 @@ pub struct Source {
 }
 
 impl Source {
-    /// `plugin` is the plugin's name; `seed` starts the poller's jitter.
-    pub fn new(host: &impl Host, plugin: &str, config: Config, seed: u64) -> Source {
-        let key = config.provider.shared_data_key(plugin, &config.name);
+    /// `plugin` is the plugin's name, `key` the provider's record key;
+    /// `seed` starts the poller's jitter.
+    pub fn new(host: &impl Host, plugin: &str, key: String, config: Config, seed: u64) -> Source {
         Source {
             lease_key: lease_key(&key),
             key,

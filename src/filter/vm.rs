@@ -209,33 +209,21 @@ impl Vm {
             &availability(plugin, host),
             None,
         );
-        let mut scope = 0;
-        for (i, (source, d)) in plugin.sources.iter().zip(&decisions).enumerate() {
-            match d {
-                Some(_) => scope |= 1 << i,
-                None => source.metrics.inc(M::RequestsOutOfScope),
-            }
-        }
         let combined = combine(&decisions);
         if combined != Combined::Hold {
             return carry_out(plugin, host, &decisions, combined, false);
         }
+        let scope = (plugin.sources.iter().zip(&decisions).enumerate())
+            .fold(0, |scope, (i, (_, d))| scope | u16::from(d.is_some()) << i);
         let entry = Entry {
             context_id,
             slot: plugin.slot,
             since_ms: host.monotonic_ms(),
             scope,
         };
-        let first = self.held.push(entry);
-        for (source, d) in plugin.sources.iter().zip(&decisions) {
-            match (d, first) {
-                (None, _) => {}
-                (Some(_), Some(_)) => source.metrics.inc(M::RequestsHeld),
-                (Some(_), None) => source.metrics.inc(M::RequestsHeldOverLimit),
-            }
-        }
-        match first {
+        match self.held.push(entry) {
             Some(first) => {
+                count(plugin, scope, M::RequestsHeld);
                 if first {
                     // Held requests are looked at on ticks: make them frequent.
                     // (Armed once, when the queue fills: re-arming on every
@@ -245,6 +233,7 @@ impl Vm {
                 Verdict::Pause
             }
             None => {
+                count(plugin, scope, M::RequestsHeldOverLimit);
                 // Denied by the first provider that would hold it.
                 let holding = decisions.iter().position(|d| *d == Some(Decision::Hold));
                 let combined = Combined::Deny(holding.unwrap_or(0));
@@ -474,9 +463,14 @@ fn alive(plugin: &Plugin, host: &impl Host, e: &Entry) -> bool {
 
 /// Counts a held request whose client went away, for the providers that held it.
 fn cancelled(plugin: &Plugin, e: &Entry) {
+    count(plugin, e.scope, M::RequestsHeldCancelled);
+}
+
+/// Counts `metric` for the providers in `scope` (bit `i` for provider `i`).
+fn count(plugin: &Plugin, scope: u16, metric: M) {
     for (i, source) in plugin.sources.iter().enumerate() {
-        if e.scope & 1 << i != 0 {
-            source.metrics.inc(M::RequestsHeldCancelled);
+        if scope >> i & 1 != 0 {
+            source.metrics.inc(metric);
         }
     }
 }
