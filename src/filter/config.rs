@@ -1038,9 +1038,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.target, Target::Both);
-        let [a, b] = &settings.providers[..] else {
-            panic!("{settings:?}")
-        };
+        assert_eq!(settings.providers.len(), 2);
+        let (a, b) = (&settings.providers[0], &settings.providers[1]);
         assert_eq!(
             (a.name.as_str(), a.provider.cluster.as_str()),
             ("legacy", "idp")
