@@ -1,7 +1,8 @@
 """Per-request cost of the filter against the alternatives a user would weigh,
 in the real Envoy. Run by scripts/bench.sh; see its header for the method.
 
-Variants: no filter; this filter adding 2 headers from the provider; the
+Variants: no filter; this filter adding 2 headers from the provider, also
+with its provider scoped by `destinations` to the route's cluster; the
 least any proxy-wasm module can cost here (floor_module); Envoy's native
 header_mutation filter adding the same 2 headers; a Lua filter adding them. Each filter variant has 10 instances in the chain (distinct names), so
 its cost is amplified tenfold; the route is a direct_response, so no upstream
@@ -42,6 +43,14 @@ MODULE = [WASM]
 def augmenter(i: int, module: Path = None) -> dict:
     return wasm_filter(json.dumps({"header_cache_expiry": "1h"}), name=f"header_augmenter_{i}",
                        vm_id=f"header_augmenter_{i}", wasm=module or MODULE[0])
+
+
+def augmenter_scoped(i: int) -> dict:
+    """The same, its provider scoped to the route's cluster: each request
+    reads its cluster's name and matches it (src/filter/destination.rs)."""
+    config = {"header_cache_expiry": "1h", "destinations": ["*.example.com", "outbound|80||bench.local"]}
+    return wasm_filter(json.dumps(config), name=f"header_augmenter_{i}", vm_id=f"header_augmenter_{i}",
+                       wasm=MODULE[0])
 
 
 def augmenter_one_vm(i: int) -> dict:
@@ -98,6 +107,7 @@ VARIANTS = {
     "no filter": None,
     "header-augmenter": augmenter,
     "header-augmenter, 10 in one VM": augmenter_one_vm,
+    "header-augmenter, with destinations": augmenter_scoped,
     # Filled in by main(), which builds the modules.
     "proxy-wasm floor: the call alone": None,
     "proxy-wasm floor: call + 2 header writes": None,
@@ -107,13 +117,19 @@ VARIANTS = {
 
 
 def bootstrap(filters: list[dict], provider_port: int) -> dict:
-    """Envoy answering every request itself after `filters`: no upstream."""
-    route = {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
+    """Envoy answering every request itself after `filters`: no upstream.
+    The route names a cluster, in Istio's style, so that a filter can read
+    the cluster it goes to; a fault filter after them answers 200 before the
+    router, which so never calls it. Every variant has both."""
+    answer = {"name": "envoy.filters.http.fault", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "abort": {"http_status": 200, "percentage": {"numerator": 100}}}}
+    route = {"route": {"cluster": "outbound|80||bench.local"}}
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
-            "listeners": [listener(filters, route=route, stat_prefix="bench")],
-            "clusters": [cluster("sidecar", provider_port)],
+            "listeners": [listener(filters + [answer], route=route, stat_prefix="bench")],
+            "clusters": [cluster("sidecar", provider_port), cluster("outbound|80||bench.local", provider_port)],
         },
     }
 
@@ -165,6 +181,11 @@ def start(name, filters, provider, workdir) -> Envoy:
     if filters and name.startswith("header-augmenter"):
         eventually(lambda: envoy.stats().get(
             "wasmcustom.header_augmenter.header_augmenter_9.fetches_succeeded", 0) >= 1, what="the headers")
+        # Each instance really adds its headers: none is out of its scope.
+        wrk(envoy.port, 1, 1)
+        stats = eventually(lambda: (s := envoy.stats()).get(
+            "wasmcustom.header_augmenter.header_augmenter_9.requests_augmented", 0) > 0 and s, what="augmented")
+        assert stats.get("wasmcustom.header_augmenter.header_augmenter_9.requests_out_of_scope", 0) == 0, name
     return envoy
 
 

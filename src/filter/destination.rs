@@ -1,6 +1,6 @@
 //! A provider's `destinations`: which upstream clusters get its headers.
 //!
-//! The match is on the cluster the route chose (Envoy's `cluster_name`
+//! The match is on the cluster the route chose (Envoy's `xds.cluster_name`
 //! property), never on the request's `Host`/`:authority`, which the client
 //! writes: a credential cannot be steered to another destination by a
 //! header. An entry is
@@ -29,7 +29,7 @@ impl Destinations {
         &self.0
     }
 
-    /// Whether `cluster`, Envoy's `cluster_name` of the request, is one of these.
+    /// Whether `cluster`, Envoy's `xds.cluster_name` of the request, is one of these.
     pub fn matches(&self, cluster: &[u8]) -> bool {
         if NEVER.contains(&cluster) {
             return false;

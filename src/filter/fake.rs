@@ -50,7 +50,7 @@ pub struct Call {
 #[derive(Default, Debug)]
 pub struct Stream {
     pub root: u32,
-    /// Envoy's `cluster_name`: the cluster the route chose.
+    /// Envoy's `xds.cluster_name`: the cluster the route chose.
     pub cluster: Option<String>,
     pub request: Vec<(String, String)>,
     pub response: Vec<(String, String)>,
@@ -285,7 +285,7 @@ impl Host for FakeHost {
         match name {
             "plugin_name" => Some(plugin.into_bytes()),
             "plugin_root_id" => Some(root_id.into_bytes()),
-            "cluster_name" => self
+            super::vm::CLUSTER_PROPERTY => self
                 .with_stream(|s| s.cluster.clone())
                 .flatten()
                 .map(String::into_bytes),

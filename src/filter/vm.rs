@@ -476,13 +476,16 @@ fn count(plugin: &Plugin, scope: u16, metric: M) {
 }
 
 /// The name of the cluster the effective stream is routed to, read only for
-/// a plugin whose providers have `destinations` (Envoy's `cluster_name`).
+/// a plugin whose providers have `destinations`: Envoy's `xds.cluster_name`,
+/// the cluster of the route. (The older `cluster_name` is empty until the
+/// upstream is chosen, after the request headers have gone through.)
 fn cluster(plugin: &Plugin, host: &impl Host) -> Option<Vec<u8>> {
-    plugin
-        .scoped
-        .then(|| host.property("cluster_name"))
-        .flatten()
+    let cluster = plugin.scoped.then(|| host.property(CLUSTER_PROPERTY));
+    cluster.flatten()
 }
+
+/// `xds.cluster_name`, as a property path: its segments separated by NUL.
+pub const CLUSTER_PROPERTY: &str = "xds\0cluster_name";
 
 /// A string property of the effective context, such as `plugin_name`; empty if absent.
 fn property(host: &impl Host, name: &str) -> String {
