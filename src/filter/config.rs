@@ -125,18 +125,16 @@ impl Default for Settings {
 /// A configuration problem: the field it is about (empty for the document as a
 /// whole) and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub field: &'static str,
-    pub problem: String,
-}
+pub struct Error(Box<(&'static str, String)>);
 
 impl Error {
-    #[inline(never)]
+    /// Boxed, so that a `Result` passes one pointer up through every `?`.
+    fn of(field: &'static str, problem: String) -> Self {
+        Error(Box::new((field, problem)))
+    }
+
     fn new(field: &'static str, problem: &str) -> Self {
-        Error {
-            field,
-            problem: problem.into(),
-        }
+        Error::of(field, problem.into())
     }
 
     /// This error, as one of the provider at `index` of `providers`:
@@ -146,22 +144,24 @@ impl Error {
         let mut problem = String::from("providers[");
         push_u64(&mut problem, index as u64);
         problem.push(']');
-        if !self.field.is_empty() {
+        let (field, text) = &*self.0;
+        if !field.is_empty() {
             problem.push('.');
-            problem.push_str(self.field);
+            problem.push_str(field);
         }
         problem.push_str(": ");
-        problem.push_str(&self.problem);
-        Error { field: "", problem }
+        problem.push_str(text);
+        Error::of("", problem)
     }
 
     /// The sentence for Envoy's log: `header_cache_expiry: "5x" has an unknown unit ...`.
     pub fn message(&self) -> String {
-        let mut out = String::from(self.field);
+        let (field, problem) = &*self.0;
+        let mut out = String::from(*field);
         if !out.is_empty() {
             out.push_str(": ");
         }
-        out.push_str(&self.problem);
+        out.push_str(problem);
         out
     }
 }
@@ -260,7 +260,7 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
         problem.push_str(" bytes, over the ");
         push_u64(&mut problem, MAX_CONFIG_BYTES as u64);
         problem.push_str("-byte limit");
-        return Err(Error { field: "", problem });
+        return Err(Error::of("", problem));
     }
     let converted = super::structpb::to_json(input);
     let input = converted.as_deref().map_or(input, str::as_bytes);
@@ -278,10 +278,7 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
         (false, Some(field)) => {
             let mut problem = String::from("cannot be given with top-level provider fields, as ");
             problem.push_str(field);
-            return Err(Error {
-                field: PROVIDERS,
-                problem,
-            });
+            return Err(Error::of(PROVIDERS, problem));
         }
     }
     Ok(settings)
@@ -350,10 +347,7 @@ fn read_object(
         problem.push_str(" is longer than retry_max (");
         push_duration(&mut problem, config.retry_max_ms);
         problem.push(')');
-        return Err(Error {
-            field: RETRY_INITIAL,
-            problem,
-        });
+        return Err(Error::of(RETRY_INITIAL, problem));
     }
     Ok((config, given))
 }
@@ -376,10 +370,7 @@ fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error
             let mut problem = String::from("has more than ");
             push_u64(&mut problem, MAX_PROVIDERS as u64);
             problem.push_str(" providers");
-            return Err(Error {
-                field: PROVIDERS,
-                problem,
-            });
+            return Err(Error::of(PROVIDERS, problem));
         }
         let (config, _) = read_object(s, Some(index), &mut Target::Request, &mut Vec::new())
             .map_err(|e| e.within(index))?;
@@ -476,7 +467,7 @@ fn string_field(s: &mut Scanner, field: &'static str, expected: &str) -> Result<
         let mut problem = String::from("is longer than ");
         push_u64(&mut problem, MAX_NAME_BYTES as u64);
         problem.push_str(" bytes");
-        return Err(Error { field, problem });
+        return Err(Error::of(field, problem));
     }
     Ok(value.into_owned())
 }
@@ -531,10 +522,7 @@ fn path(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
     super::text::push_path(&mut text, &value);
     text.push(' ');
     text.push_str(problem);
-    Err(Error {
-        field,
-        problem: text,
-    })
+    Err(Error::of(field, text))
 }
 
 fn duration_field(s: &mut Scanner, field: &'static str) -> Result<u64, Error> {
@@ -548,7 +536,7 @@ fn duration_field(s: &mut Scanner, field: &'static str) -> Result<u64, Error> {
         push_quoted(&mut problem, &text);
         problem.push(' ');
         e.describe(&mut problem);
-        Error { field, problem }
+        Error::of(field, problem)
     })
 }
 
@@ -562,7 +550,7 @@ fn bounded_duration(s: &mut Scanner, field: &'static str, max: u64) -> Result<u6
     push_duration(&mut problem, ms);
     problem.push_str(" is longer than the maximum, ");
     push_duration(&mut problem, max);
-    Err(Error { field, problem })
+    Err(Error::of(field, problem))
 }
 
 /// A duration, or `null` for none.
@@ -607,7 +595,7 @@ fn deny_status(s: &mut Scanner, field: &'static str) -> Result<u32, Error> {
                 problem.push('-');
             }
             super::text::push_u64(&mut problem, status.unsigned_abs());
-            Err(Error { field, problem })
+            Err(Error::of(field, problem))
         }
     }
 }
@@ -629,7 +617,7 @@ fn static_headers(s: &mut Scanner, field: &'static str) -> Result<HeaderSet, Err
             let mut problem = String::from("the value of ");
             push_quoted(&mut problem, &name);
             problem.push_str(&found(" must be a string", kind));
-            return Err(Error { field, problem });
+            return Err(Error::of(field, problem));
         }
         let value = s.string().map_err(|e| in_field(field, e))?;
         entries.push((name, value));
@@ -641,7 +629,7 @@ fn static_headers(s: &mut Scanner, field: &'static str) -> Result<HeaderSet, Err
             push_quoted(&mut problem, &r.name);
             problem.push_str(" is refused: ");
             problem.push_str(r.why.reason());
-            Err(Error { field, problem })
+            Err(Error::of(field, problem))
         }
         None => Ok(set),
     }
@@ -667,10 +655,7 @@ fn with_value(field: &'static str, value: &str, problem: &str) -> Error {
     push_quoted(&mut text, value);
     text.push(' ');
     text.push_str(problem);
-    Error {
-        field,
-        problem: text,
-    }
+    Error::of(field, text)
 }
 
 fn json_problem(e: json::Error) -> String {
@@ -682,18 +667,15 @@ fn json_problem(e: json::Error) -> String {
 
 #[inline(never)]
 fn not_json(e: json::Error) -> Error {
-    Error {
-        field: "",
-        problem: line(&["the configuration is not valid JSON: ", &json_problem(e)]),
-    }
+    Error::of(
+        "",
+        line(&["the configuration is not valid JSON: ", &json_problem(e)]),
+    )
 }
 
 #[inline(never)]
 fn in_field(field: &'static str, e: json::Error) -> Error {
-    Error {
-        field,
-        problem: json_problem(e),
-    }
+    Error::of(field, json_problem(e))
 }
 
 fn unknown_field(key: &str, in_list: bool) -> Error {
@@ -716,7 +698,7 @@ fn unknown_field(key: &str, in_list: bool) -> Error {
             }
         }
     }
-    Error { field: "", problem }
+    Error::of("", problem)
 }
 
 /// True when `key` is `field` but for case, `-` for `_`, and a slip: one or
