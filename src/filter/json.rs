@@ -16,9 +16,12 @@
 
 use std::borrow::Cow;
 
-/// What went wrong, and at which byte of the input.
+/// What went wrong, and at which byte of the input. Boxed, so that a
+/// `Result` passes one pointer up through every `?`.
+pub type Error = Box<Problem>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Error {
+pub struct Problem {
     pub at: usize,
     pub what: &'static str,
 }
@@ -64,15 +67,15 @@ impl<'a> Scanner<'a> {
     /// Checks the whole input is UTF-8 up front, so every later slice is a `str`.
     pub fn new(input: &'a [u8]) -> Result<Self, Error> {
         match std::str::from_utf8(input) {
-            Ok(text) if text.starts_with('\u{feff}') => Err(Error {
+            Ok(text) if text.starts_with('\u{feff}') => Err(Box::new(Problem {
                 at: 0,
                 what: "starts with a byte order mark",
-            }),
+            })),
             Ok(text) => Ok(Scanner { text, pos: 0 }),
-            Err(e) => Err(Error {
+            Err(e) => Err(Box::new(Problem {
                 at: e.valid_up_to(),
                 what: "is not valid UTF-8",
-            }),
+            })),
         }
     }
 
@@ -87,7 +90,10 @@ impl<'a> Scanner<'a> {
     }
 
     fn err<T>(&self, what: &'static str) -> Result<T, Error> {
-        Err(Error { at: self.pos, what })
+        Err(Box::new(Problem {
+            at: self.pos,
+            what: what,
+        }))
     }
 
     fn peek(&self) -> Option<u8> {
@@ -261,33 +267,33 @@ impl<'a> Scanner<'a> {
         let code = match unit {
             0xd800..=0xdbff => {
                 if self.text.as_bytes().get(self.pos..self.pos + 2) != Some(b"\\u") {
-                    return Err(Error {
-                        at,
+                    return Err(Box::new(Problem {
+                        at: at,
                         what: "lone surrogate in \\u escape",
-                    });
+                    }));
                 }
                 self.pos += 2;
                 let low = self.hex4()?;
                 if !(0xdc00..=0xdfff).contains(&low) {
-                    return Err(Error {
-                        at,
+                    return Err(Box::new(Problem {
+                        at: at,
                         what: "lone surrogate in \\u escape",
-                    });
+                    }));
                 }
                 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
             }
             0xdc00..=0xdfff => {
-                return Err(Error {
-                    at,
+                return Err(Box::new(Problem {
+                    at: at,
                     what: "lone surrogate in \\u escape",
-                })
+                }))
             }
             _ => unit,
         };
-        char::from_u32(code).ok_or(Error {
-            at,
+        char::from_u32(code).ok_or(Box::new(Problem {
+            at: at,
             what: "invalid \\u escape",
-        })
+        }))
     }
 
     fn hex4(&mut self) -> Result<u32, Error> {
@@ -357,10 +363,10 @@ impl<'a> Scanner<'a> {
         match self.pos - start {
             0 => return self.err("expected a digit"),
             n if n > 1 && self.text.as_bytes().get(start) == Some(&b'0') => {
-                return Err(Error {
+                return Err(Box::new(Problem {
                     at: start,
                     what: "number has a leading zero",
-                })
+                }))
             }
             _ => {}
         }
@@ -381,10 +387,10 @@ impl<'a> Scanner<'a> {
 
     fn slice(&self, start: usize, end: usize) -> Result<&'a str, Error> {
         // Never fails: the scanner only stops on ASCII bytes, which are char boundaries.
-        self.text.get(start..end).ok_or(Error {
+        self.text.get(start..end).ok_or(Box::new(Problem {
             at: start,
             what: "invalid string",
-        })
+        }))
     }
 }
 
@@ -527,45 +533,45 @@ mod tests {
     fn object_syntax_errors_say_where() {
         assert_eq!(
             err_of(br#"{"a":"1",}"#),
-            Error {
+            Box::new(Problem {
                 at: 9,
                 what: "expected a string key"
-            }
+            })
         );
         assert_eq!(
             err_of(br#"{"a":"1" "b":"2"}"#),
-            Error {
+            Box::new(Problem {
                 at: 9,
                 what: "expected ',' or '}'"
-            }
+            })
         );
         assert_eq!(
             err_of(br#"{"a" "1"}"#),
-            Error {
+            Box::new(Problem {
                 at: 5,
                 what: "expected ':' after the key"
-            }
+            })
         );
         assert_eq!(
             err_of(br#"{,"a":"1"}"#),
-            Error {
+            Box::new(Problem {
                 at: 1,
                 what: "expected a string key"
-            }
+            })
         );
         assert_eq!(
             err_of(br#"{"a":"1""#),
-            Error {
+            Box::new(Problem {
                 at: 8,
                 what: "ended inside an object"
-            }
+            })
         );
         assert_eq!(
             err_of(br#"{"a":"1"} x"#),
-            Error {
+            Box::new(Problem {
                 at: 10,
                 what: "unexpected data after the JSON value"
-            }
+            })
         );
         assert_eq!(
             err_of(br#"{"a":"1"}{}"#).what,
