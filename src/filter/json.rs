@@ -90,10 +90,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn err<T>(&self, what: &'static str) -> Result<T, Error> {
-        Err(Box::new(Problem {
-            at: self.pos,
-            what: what,
-        }))
+        Err(Box::new(Problem { at: self.pos, what }))
     }
 
     fn peek(&self) -> Option<u8> {
@@ -268,7 +265,7 @@ impl<'a> Scanner<'a> {
             0xd800..=0xdbff => {
                 if self.text.as_bytes().get(self.pos..self.pos + 2) != Some(b"\\u") {
                     return Err(Box::new(Problem {
-                        at: at,
+                        at,
                         what: "lone surrogate in \\u escape",
                     }));
                 }
@@ -276,7 +273,7 @@ impl<'a> Scanner<'a> {
                 let low = self.hex4()?;
                 if !(0xdc00..=0xdfff).contains(&low) {
                     return Err(Box::new(Problem {
-                        at: at,
+                        at,
                         what: "lone surrogate in \\u escape",
                     }));
                 }
@@ -284,14 +281,14 @@ impl<'a> Scanner<'a> {
             }
             0xdc00..=0xdfff => {
                 return Err(Box::new(Problem {
-                    at: at,
+                    at,
                     what: "lone surrogate in \\u escape",
                 }))
             }
             _ => unit,
         };
         char::from_u32(code).ok_or(Box::new(Problem {
-            at: at,
+            at,
             what: "invalid \\u escape",
         }))
     }
