@@ -658,7 +658,7 @@ fn with_value(field: &'static str, value: &str, problem: &str) -> Error {
     Error::of(field, text)
 }
 
-fn json_problem(e: json::Error) -> String {
+fn json_problem(e: &json::Problem) -> String {
     let mut out = String::from(e.what);
     out.push_str(" at byte ");
     super::text::push_u64(&mut out, e.at as u64);
@@ -669,13 +669,13 @@ fn json_problem(e: json::Error) -> String {
 fn not_json(e: json::Error) -> Error {
     Error::of(
         "",
-        line(&["the configuration is not valid JSON: ", &json_problem(e)]),
+        line(&["the configuration is not valid JSON: ", &json_problem(&e)]),
     )
 }
 
 #[inline(never)]
 fn in_field(field: &'static str, e: json::Error) -> Error {
-    Error::of(field, json_problem(e))
+    Error::of(field, json_problem(&e))
 }
 
 fn unknown_field(key: &str, in_list: bool) -> Error {
