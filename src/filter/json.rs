@@ -89,8 +89,8 @@ impl<'a> Scanner<'a> {
         self.pos
     }
 
-    fn err<T>(&self, what: &'static str) -> Result<T, Error> {
-        Err(Box::new(Problem { at: self.pos, what }))
+    fn fail(&self, what: &'static str) -> Error {
+        Box::new(Problem { at: self.pos, what })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -113,8 +113,8 @@ impl<'a> Scanner<'a> {
             Some(b'-' | b'0'..=b'9') => Ok(Kind::Number),
             Some(b't' | b'f') => Ok(Kind::Bool),
             Some(b'n') => Ok(Kind::Null),
-            Some(_) => self.err("expected a JSON value"),
-            None => self.err("ended where a value was expected"),
+            Some(_) => Err(self.fail("expected a JSON value")),
+            None => Err(self.fail("ended where a value was expected")),
         }
     }
 
@@ -135,7 +135,7 @@ impl<'a> Scanner<'a> {
             false => (b'{', "expected '{'"),
         };
         if self.peek() != Some(open) {
-            return self.err(what);
+            return Err(self.fail(what));
         }
         self.pos += 1;
         Ok(Members { first: true, array })
@@ -159,9 +159,9 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 self.skip_space();
             }
-            None => return self.err(inside),
+            None => return Err(self.fail(inside)),
             _ if members.first => {}
-            _ => return self.err(expected),
+            _ => return Err(self.fail(expected)),
         }
         members.first = false;
         Ok(true)
@@ -174,12 +174,12 @@ impl<'a> Scanner<'a> {
             return Ok(None);
         }
         if self.peek() != Some(b'"') {
-            return self.err("expected a string key");
+            return Err(self.fail("expected a string key"));
         }
         let key = self.string()?;
         self.skip_space();
         if self.peek() != Some(b':') {
-            return self.err("expected ':' after the key");
+            return Err(self.fail("expected ':' after the key"));
         }
         self.pos += 1;
         self.skip_space();
@@ -190,7 +190,7 @@ impl<'a> Scanner<'a> {
     pub fn string(&mut self) -> Result<Cow<'a, str>, Error> {
         self.skip_space();
         if self.peek() != Some(b'"') {
-            return self.err("expected a string");
+            return Err(self.fail("expected a string"));
         }
         self.pos += 1;
         let start = self.pos;
@@ -206,9 +206,9 @@ impl<'a> Scanner<'a> {
                     self.finish_escaped(&mut owned)?;
                     return Ok(Cow::Owned(owned));
                 }
-                Some(0..=0x1f) => return self.err("control character in a string"),
+                Some(0..=0x1f) => return Err(self.fail("control character in a string")),
                 Some(_) => self.pos += 1,
-                None => return self.err("unterminated string"),
+                None => return Err(self.fail("unterminated string")),
             }
         }
     }
@@ -229,9 +229,9 @@ impl<'a> Scanner<'a> {
                     out.push(self.escape()?);
                     run = self.pos;
                 }
-                Some(0..=0x1f) => return self.err("control character in a string"),
+                Some(0..=0x1f) => return Err(self.fail("control character in a string")),
                 Some(_) => self.pos += 1,
-                None => return self.err("unterminated string"),
+                None => return Err(self.fail("unterminated string")),
             }
         }
     }
@@ -251,7 +251,7 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 return self.unicode_escape();
             }
-            _ => return self.err("invalid escape"),
+            _ => return Err(self.fail("invalid escape")),
         };
         self.pos += 1;
         Ok(c)
@@ -300,7 +300,7 @@ impl<'a> Scanner<'a> {
                 Some(b @ b'0'..=b'9') => b - b'0',
                 Some(b @ b'a'..=b'f') => b - b'a' + 10,
                 Some(b @ b'A'..=b'F') => b - b'A' + 10,
-                _ => return self.err("expected four hex digits after \\u"),
+                _ => return Err(self.fail("expected four hex digits after \\u")),
             };
             value = value * 16 + u32::from(digit);
             self.pos += 1;
@@ -316,7 +316,7 @@ impl<'a> Scanner<'a> {
         } else if self.literal("false") {
             Ok(false)
         } else {
-            self.err("expected true or false")
+            Err(self.fail("expected true or false"))
         }
     }
 
@@ -326,7 +326,7 @@ impl<'a> Scanner<'a> {
         if self.literal("null") {
             Ok(())
         } else {
-            self.err("expected null")
+            Err(self.fail("expected null"))
         }
     }
 
@@ -353,12 +353,12 @@ impl<'a> Scanner<'a> {
             let digit = i64::from(b - b'0');
             value = match value.checked_mul(10).and_then(|v| v.checked_add(digit)) {
                 Some(v) => v,
-                None => return self.err("number is too large"),
+                None => return Err(self.fail("number is too large")),
             };
             self.pos += 1;
         }
         match self.pos - start {
-            0 => return self.err("expected a digit"),
+            0 => return Err(self.fail("expected a digit")),
             n if n > 1 && self.text.as_bytes().get(start) == Some(&b'0') => {
                 return Err(Box::new(Problem {
                     at: start,
@@ -368,7 +368,7 @@ impl<'a> Scanner<'a> {
             _ => {}
         }
         if let Some(b'.' | b'e' | b'E') = self.peek() {
-            return self.err("expected a whole number");
+            return Err(self.fail("expected a whole number"));
         }
         Ok(if negative { -value } else { value })
     }
@@ -377,7 +377,7 @@ impl<'a> Scanner<'a> {
     pub fn end(&mut self) -> Result<(), Error> {
         self.skip_space();
         if self.pos < self.text.len() {
-            return self.err("unexpected data after the JSON value");
+            return Err(self.fail("unexpected data after the JSON value"));
         }
         Ok(())
     }

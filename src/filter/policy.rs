@@ -217,6 +217,16 @@ mod tests {
     }
 
     #[test]
+    fn a_request_as_it_arrives_is_a_held_one_that_has_not_waited() {
+        for a in [Ready, PENDING, FAILED, Expired] {
+            for p in [Continue, Deny, Wait] {
+                let held = on_held(a, p, false).unwrap_or(Decision::Hold);
+                assert_eq!(held, on_request(a, p), "{a:?} {p:?}");
+            }
+        }
+    }
+
+    #[test]
     fn several_providers_combine_by_the_table() {
         let deny = Some(Decision::Deny(Denial::Expired));
         let (apply, go_on, hold) = (

@@ -45,12 +45,12 @@ pub fn decide(
             }
             continue;
         }
+        // A request as it arrives is a held one that has not waited: the
+        // same decision (policy.rs tests both).
         let c = &source.config;
-        *decision = Some(match held_for {
-            None => policy::on_request(available, c.on_missing),
-            Some(ms) => policy::on_held(available, c.on_missing, ms >= c.wait_timeout_ms)
-                .unwrap_or(Decision::Hold),
-        });
+        let timed_out = held_for.is_some_and(|ms| ms >= c.wait_timeout_ms);
+        *decision =
+            Some(policy::on_held(available, c.on_missing, timed_out).unwrap_or(Decision::Hold));
     }
     decisions
 }
