@@ -5,7 +5,6 @@
 //! every 200 ms, and at once after publishing; a request that finds no
 //! headers in it syncs once itself.
 
-use super::headers::HeaderSet;
 use super::host::Host;
 use super::policy::Availability;
 use super::schedule::servable;
@@ -16,31 +15,21 @@ pub struct Copy {
     /// The CAS the record was read at: decoding happens only when it changes.
     cas: Option<u32>,
     record: Option<Record>,
-    /// The record's set with the static headers added: what requests get.
-    merged: HeaderSet,
 }
 
 impl Copy {
     /// Reads the record at `key` again if its CAS changed since the last read.
     /// A record that does not decode, or whose headers would not pass
     /// validation, is ignored: this VM keeps what it had.
-    pub fn sync(&mut self, host: &impl Host, key: &str, static_headers: &HeaderSet) {
+    pub fn sync(&mut self, host: &impl Host, key: &str) {
         let (data, cas) = host.shared_data(key);
         if cas == self.cas {
             return;
         }
         self.cas = cas;
         if let Some(record) = data.as_deref().and_then(Record::decode) {
-            let mut merged = record.set.clone();
-            merged.fill_from(static_headers);
-            self.merged = merged;
             self.record = Some(record);
         }
-    }
-
-    /// Forgets the CAS, so the next `sync` decodes (and merges) again.
-    pub fn invalidate(&mut self) {
-        self.cas = None;
     }
 
     pub fn record(&self) -> Option<&Record> {
@@ -70,15 +59,6 @@ impl Copy {
                     pending: failures.is_none_or(|f| f == 0),
                 }
             }
-        }
-    }
-
-    /// What a request gets: the fetched set with the static headers
-    /// (`with_provider`, once there is one), or the static headers alone.
-    pub fn set<'a>(&'a self, with_provider: bool, static_headers: &'a HeaderSet) -> &'a HeaderSet {
-        match with_provider && self.record.is_some() {
-            true => &self.merged,
-            false => static_headers,
         }
     }
 }

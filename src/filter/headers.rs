@@ -202,15 +202,6 @@ impl HeaderSet {
         self.entries.iter().map(|(n, _)| n.as_str())
     }
 
-    /// Adds `other`'s headers whose names this set does not have.
-    pub fn fill_from(&mut self, other: &HeaderSet) {
-        for (name, value) in &other.entries {
-            if !self.entries.iter().any(|(n, _)| n == name) {
-                self.entries.push((name.clone(), value.clone()));
-            }
-        }
-    }
-
     /// Layout: version byte, entry count (u16 LE), then per entry the name's
     /// length (u16 LE), the value's length (u32 LE), the name and the value.
     pub fn encode(&self) -> Vec<u8> {
@@ -497,16 +488,5 @@ mod tests {
         bad_utf8[last] = 0xff;
         assert_eq!(HeaderSet::decode(&bad_utf8), None);
         assert_eq!(HeaderSet::decode(&[1, 0xff, 0xff]), None);
-    }
-
-    #[test]
-    fn fill_from_keeps_own_values() {
-        let (mut provider, _) = validate(entries(&[("a", "provider")]));
-        let (statics, _) = validate(entries(&[("a", "static"), ("b", "static")]));
-        provider.fill_from(&statics);
-        assert_eq!(
-            provider.iter().collect::<Vec<_>>(),
-            [("a", "provider"), ("b", "static")]
-        );
     }
 }

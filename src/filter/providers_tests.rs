@@ -139,7 +139,8 @@ fn one_providers_outage_leaves_the_other_alone_and_its_policy_decides_for_its_de
 #[test]
 fn in_the_scope_of_two_providers_a_request_gets_both_and_the_first_wins_a_clash() {
     let json = r#"{"providers": [
-        {"name": "a", "header_providing_service_cluster": "idp_a", "static_headers": {"x-a": "1"}},
+        {"name": "a", "header_providing_service_cluster": "idp_a",
+         "static_headers": {"x-a": "1", "authorization": "static"}},
         {"name": "b", "header_providing_service_cluster": "idp_b", "static_headers": {"x-b": "2"}}
     ]}"#;
     let (mut w, roots) = world(1, json);
@@ -150,7 +151,11 @@ fn in_the_scope_of_two_providers_a_request_gets_both_and_the_first_wins_a_clash(
     assert_eq!(w.sent(0, id, "x-b").as_deref(), Some("2"));
     w.run(500);
     assert_eq!(w.process.metric("p.b.header_clashes"), 1);
-    assert_eq!(w.process.metric("p.a.header_clashes"), 0);
+    assert_eq!(
+        w.process.metric("p.a.header_clashes"),
+        0,
+        "a's own static value yields to its fetched one"
+    );
     assert_eq!(w.process.metric("p.b.requests_augmented"), 1);
     assert_eq!(w.process.logged("provider \"a\" has no destinations"), 1);
     assert_eq!(w.process.logged("provider \"b\" has no destinations"), 1);

@@ -102,36 +102,42 @@ pub fn carry_out(
     Verdict::Continue
 }
 
-/// Adds each provider's headers to one map of the effective stream: the
-/// fetched set and static headers where it decided `Apply`, the static
-/// headers alone where `Continue`. A name an earlier provider gives is left
-/// to it, and counted as a clash for the later one.
+/// Adds each provider's headers to one map of the effective stream: its
+/// fetched set where it decided `Apply`, then its static headers (those the
+/// fetched set does not have). A name an earlier provider gives is left to
+/// it, and counted as a clash for the later one.
 pub fn apply(plugin: &Plugin, host: &impl Host, map: Map, decisions: &Decisions) {
     let sources = plugin.sources.iter().zip(decisions);
     for (i, (source, d)) in sources.clone().enumerate() {
-        let Some(set) = chosen((source, d)) else {
-            continue;
-        };
-        for (name, value) in set.iter() {
-            let mut earlier = sources.clone().take(i).filter_map(chosen);
-            if earlier.any(|set| set.names().any(|n| n == name)) {
-                source.metrics.inc(M::HeaderClashes);
-            } else if source.config.overwrite {
-                host.replace_header(map, name, value);
-            } else if host.header(map, name).is_none() {
-                host.add_header(map, name, value);
+        let [fetched, fixed] = sets(source, *d);
+        for (layer, set) in [fetched, fixed].into_iter().enumerate() {
+            for (name, value) in set.iter().flat_map(|set| set.iter()) {
+                let has =
+                    |set: Option<&HeaderSet>| set.is_some_and(|s| s.names().any(|n| n == name));
+                if layer == 1 && has(fetched) {
+                    continue; // the provider's own value wins over its static one
+                }
+                let mut earlier = sources.clone().take(i);
+                if earlier.any(|(s, d)| sets(s, *d).into_iter().any(has)) {
+                    source.metrics.inc(M::HeaderClashes);
+                } else if source.config.overwrite {
+                    host.replace_header(map, name, value);
+                } else if host.header(map, name).is_none() {
+                    host.add_header(map, name, value);
+                }
             }
         }
     }
 }
 
-/// The set a provider's decision gives a request, if it is in scope.
-fn chosen<'a>((source, d): (&'a Source, &Option<Decision>)) -> Option<&'a HeaderSet> {
-    d.map(|d| {
-        source
-            .copy
-            .set(d == Decision::Apply, &source.config.static_headers)
-    })
+/// What a provider's decision gives a request: its fetched set (for
+/// `Apply`, once it has one) and its static headers; nothing out of scope.
+fn sets(source: &Source, d: Option<Decision>) -> [Option<&HeaderSet>; 2] {
+    let Some(d) = d else {
+        return [None, None];
+    };
+    let fetched = source.copy.record().filter(|_| d == Decision::Apply);
+    [fetched.map(|r| &r.set), Some(&source.config.static_headers)]
 }
 
 /// Answers the effective stream locally with `source`'s status, saying why.

@@ -37,7 +37,6 @@ impl Source {
     /// the lease and the schedule carry on under the new settings.
     pub fn retake(&mut self, host: &impl Host, config: Config) {
         self.poller.retime(config.timing(), host.monotonic_ms());
-        self.copy.invalidate(); // the static headers may have changed
         self.config = config;
     }
 
@@ -54,7 +53,7 @@ impl Source {
     }
 
     pub fn sync(&mut self, host: &impl Host) {
-        self.copy.sync(host, &self.key, &self.config.static_headers);
+        self.copy.sync(host, &self.key);
     }
 
     /// The poller lease as it stands: decoded if it decodes, and its CAS.
