@@ -241,6 +241,8 @@ fn allowed(field: Field, in_list: bool) -> bool {
 
 /// Most providers in one plugin: each defines its metrics and polls.
 pub const MAX_PROVIDERS: usize = 16;
+/// The error for more, naming `MAX_PROVIDERS` (a test checks they agree).
+const TOO_MANY: &str = "has more than 16 providers";
 
 /// Longest `wait_timeout`: a held request keeps its client, a stream in
 /// Envoy and an entry in the VM's queue that long.
@@ -367,10 +369,7 @@ fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error
     {
         let index = listed.len();
         if index == MAX_PROVIDERS {
-            let mut problem = String::from("has more than ");
-            push_u64(&mut problem, MAX_PROVIDERS as u64);
-            problem.push_str(" providers");
-            return Err(Error::of(PROVIDERS, problem));
+            return Err(Error::new(PROVIDERS, TOO_MANY));
         }
         let (config, _) = read_object(s, Some(index), &mut Target::Request, &mut Vec::new())
             .map_err(|e| e.within(index))?;
@@ -1147,6 +1146,7 @@ mod tests {
             .collect();
         let input = format!(r#"{{"providers": [{}]}}"#, many.join(","));
         assert_eq!(error(&input), "providers: has more than 16 providers");
+        assert_eq!(TOO_MANY, format!("has more than {MAX_PROVIDERS} providers"));
     }
 
     #[test]

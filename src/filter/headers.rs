@@ -136,42 +136,30 @@ where
     let mut refused = Vec::new();
     let mut bytes = 0usize;
     for (name, value) in entries {
-        let checked = check_name(&name).and_then(|lower| check_value(&value).map(|()| lower));
-        let lower = match checked {
-            Ok(lower) => lower,
-            Err(why) => {
-                refused.push(Refused {
-                    name: name.into_owned(),
-                    why,
-                });
-                continue;
-            }
-        };
-        if let Some(slot) = set.entries.iter_mut().find(|(n, _)| *n == lower) {
-            let grown = (bytes - slot.1.len()).saturating_add(value.len());
-            if grown > MAX_SET_BYTES {
-                refused.push(Refused {
-                    name: name.into_owned(),
-                    why: Refusal::SetTooLarge,
-                });
-                continue;
-            }
-            bytes = grown;
-            slot.1 = value.into_owned();
-            refused.push(Refused {
-                name: name.into_owned(),
-                why: Refusal::Replaced,
-            });
-            continue;
-        }
-        let why = if set.entries.len() >= MAX_HEADERS {
-            Refusal::TooMany
-        } else if bytes + lower.len() + value.len() > MAX_SET_BYTES {
-            Refusal::SetTooLarge
-        } else {
-            bytes += lower.len() + value.len();
-            set.entries.push((lower, value.into_owned()));
-            continue;
+        let why = match check_name(&name).and_then(|lower| check_value(&value).map(|()| lower)) {
+            Err(why) => why,
+            Ok(lower) => match set.entries.iter().position(|(n, _)| *n == lower) {
+                Some(i) => {
+                    let Some(slot) = set.entries.get_mut(i) else {
+                        continue;
+                    };
+                    let grown = (bytes - slot.1.len()).saturating_add(value.len());
+                    if grown > MAX_SET_BYTES {
+                        Refusal::SetTooLarge
+                    } else {
+                        bytes = grown;
+                        slot.1 = value.into_owned();
+                        Refusal::Replaced
+                    }
+                }
+                None if set.entries.len() >= MAX_HEADERS => Refusal::TooMany,
+                None if bytes + lower.len() + value.len() > MAX_SET_BYTES => Refusal::SetTooLarge,
+                None => {
+                    bytes += lower.len() + value.len();
+                    set.entries.push((lower, value.into_owned()));
+                    continue;
+                }
+            },
         };
         refused.push(Refused {
             name: name.into_owned(),
