@@ -8,7 +8,10 @@ from harness.commands import run
 from harness.envoy import ROOT
 
 CONFIGMAP = ROOT / "configmap"
-OVERLAYS = ("", "envoyfilter", "wasmplugin")  # "" is the base
+# "" is the base; each of the others is one way to deploy, applied instead of
+# the others (envoyfilter/per-route: enabled on one virtual host;
+# wasmplugin/destinations: two providers, each scoped to its destinations).
+OVERLAYS = ("", "envoyfilter", "wasmplugin", "envoyfilter/per-route", "wasmplugin/destinations")
 MOUNTED = "/var/local/lib/wasm-filters/header_augmenter.wasm"
 
 
