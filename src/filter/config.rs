@@ -272,7 +272,8 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
         return Ok(settings);
     }
     let mut listed = Vec::new();
-    let (top, given) = read_object(&mut s, None, &mut settings.target, &mut listed)?;
+    let mut top = Config::default();
+    let given = read_object(&mut s, None, &mut top, &mut settings.target, &mut listed)?;
     s.end().map_err(not_json)?;
     match (listed.is_empty(), given) {
         (true, _) => settings.providers = vec![top],
@@ -286,15 +287,16 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
     Ok(settings)
 }
 
-/// Reads one object of fields: the whole configuration (`index` `None`), or
-/// the provider at `index` of `providers`. Returns the provider and the
+/// Reads one object of fields into `config`: the whole configuration
+/// (`index` `None`), or the provider at `index` of `providers`. Returns the
 /// first provider field given.
 fn read_object(
     s: &mut Scanner,
     index: Option<usize>,
+    config: &mut Config,
     target: &mut Target,
     listed: &mut Vec<Config>,
-) -> Result<(Config, Option<&'static str>), Error> {
+) -> Result<Option<&'static str>, Error> {
     let in_list = index.is_some();
     match s.kind().map_err(not_json)? {
         Kind::Object => {}
@@ -306,7 +308,6 @@ fn read_object(
             return Err(Error::new("", &found(expected, other)));
         }
     }
-    let mut config = Config::default();
     let mut given = None;
     let mut seen = [false; FIELDS.len()];
     let mut members = s.object().map_err(not_json)?;
@@ -336,7 +337,7 @@ fn read_object(
             Field::Name => config.name = provider_name(s, name)?,
             _ => {
                 given.get_or_insert(name);
-                read_field(s, name, field, &mut config)?;
+                read_field(s, name, field, config)?;
             }
         }
     }
@@ -351,7 +352,7 @@ fn read_object(
         problem.push(')');
         return Err(Error::of(RETRY_INITIAL, problem));
     }
-    Ok((config, given))
+    Ok(given)
 }
 
 /// `providers`: an array of provider objects, names unique.
@@ -371,13 +372,16 @@ fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error
         if index == MAX_PROVIDERS {
             return Err(Error::new(PROVIDERS, TOO_MANY));
         }
-        let (config, _) = read_object(s, Some(index), &mut Target::Request, &mut Vec::new())
+        listed.push(Config::default());
+        let Some((config, earlier)) = listed.split_last_mut() else {
+            continue; // never: one was just pushed
+        };
+        read_object(s, Some(index), config, &mut Target::Request, &mut Vec::new())
             .map_err(|e| e.within(index))?;
-        if listed.iter().any(|p| p.name == config.name) {
+        if earlier.iter().any(|p| p.name == config.name) {
             let problem = "is the name of an earlier provider";
             return Err(with_value(NAME, &config.name, problem).within(index));
         }
-        listed.push(config);
     }
     if listed.is_empty() {
         return Err(Error::new(
