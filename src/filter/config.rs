@@ -266,24 +266,26 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
     }
     let converted = super::structpb::to_json(input);
     let input = converted.as_deref().map_or(input, str::as_bytes);
-    let mut settings = Settings::default();
-    let mut s = Scanner::new(input).map_err(not_json)?;
-    if s.is_blank() {
-        return Ok(settings);
-    }
+    let mut target = Target::Request;
     let mut listed = Vec::new();
     let mut top = Config::default();
-    let given = read_object(&mut s, None, &mut top, &mut settings.target, &mut listed)?;
-    s.end().map_err(not_json)?;
-    match (listed.is_empty(), given) {
-        (true, _) => settings.providers = vec![top],
-        (false, None) => settings.providers = listed,
-        (false, Some(field)) => {
+    let mut s = Scanner::new(input).map_err(not_json)?;
+    if !s.is_blank() {
+        let given = read_object(&mut s, None, &mut top, &mut target, &mut listed)?;
+        s.end().map_err(not_json)?;
+        if let (false, Some(field)) = (listed.is_empty(), given) {
             let mut problem = String::from("cannot be given with top-level provider fields, as ");
             problem.push_str(field);
             return Err(Error::of(PROVIDERS, problem));
         }
     }
+    if listed.is_empty() {
+        listed.push(top);
+    }
+    let settings = Settings {
+        providers: listed,
+        target,
+    };
     Ok(settings)
 }
 
@@ -376,8 +378,14 @@ fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error
         let Some((config, earlier)) = listed.split_last_mut() else {
             continue; // never: one was just pushed
         };
-        read_object(s, Some(index), config, &mut Target::Request, &mut Vec::new())
-            .map_err(|e| e.within(index))?;
+        read_object(
+            s,
+            Some(index),
+            config,
+            &mut Target::Request,
+            &mut Vec::new(),
+        )
+        .map_err(|e| e.within(index))?;
         if earlier.iter().any(|p| p.name == config.name) {
             let problem = "is the name of an earlier provider";
             return Err(with_value(NAME, &config.name, problem).within(index));
