@@ -442,7 +442,11 @@ fn read_field(
         Field::DenyStatus => config.deny_status = deny_status(s, field)?,
         Field::WaitTimeout => config.wait_timeout_ms = bounded_duration(s, field, MAX_WAIT_MS)?,
         Field::StaticHeaders => config.static_headers = static_headers(s, field)?,
-        Field::Destinations => config.destinations = Some(destinations(s, field)?),
+        Field::Destinations => destinations(
+            s,
+            field,
+            config.destinations.insert(Destinations::new(Vec::new())),
+        )?,
         // Read by `read_object`.
         Field::Name | Field::Target | Field::Providers => {}
     }
@@ -450,25 +454,24 @@ fn read_field(
 }
 
 /// `destinations`: a non-empty array of valid entries (destination.rs).
-fn destinations(s: &mut Scanner, field: &'static str) -> Result<Destinations, Error> {
+fn destinations(s: &mut Scanner, field: &'static str, out: &mut Destinations) -> Result<(), Error> {
     let expected = "must be an array of cluster names and hosts";
     expect(s, field, Kind::Array, expected)?;
     let mut items = s.array().map_err(|e| in_field(field, e))?;
-    let mut entries = Vec::new();
     while s.next_item(&mut items).map_err(|e| in_field(field, e))? {
         let entry = string_field(s, field, expected)?;
         if let Some(problem) = destination::problem(&entry) {
             return Err(with_value(field, &entry, problem));
         }
-        entries.push(entry);
+        out.push(entry);
     }
-    if entries.is_empty() {
+    if out.entries().is_empty() {
         return Err(Error::new(
             field,
             "is empty; leave it out for every destination",
         ));
     }
-    Ok(Destinations::new(entries))
+    Ok(())
 }
 
 fn string_field(s: &mut Scanner, field: &'static str, expected: &str) -> Result<String, Error> {

@@ -25,6 +25,10 @@ impl Destinations {
         Destinations(entries)
     }
 
+    pub fn push(&mut self, entry: String) {
+        self.0.push(entry);
+    }
+
     pub fn entries(&self) -> &[String] {
         &self.0
     }
