@@ -110,15 +110,18 @@ pub fn apply(plugin: &Plugin, host: &impl Host, map: Map, decisions: &Decisions)
     let sources = plugin.sources.iter().zip(decisions);
     for (i, (source, d)) in sources.clone().enumerate() {
         let [fetched, fixed] = sets(source, *d);
-        for (layer, set) in [fetched, fixed].into_iter().enumerate() {
+        for layer in 0..2 {
+            let set = if layer == 0 { fetched } else { fixed };
             for (name, value) in set.iter().flat_map(|set| set.iter()) {
-                let has =
-                    |set: Option<&HeaderSet>| set.is_some_and(|s| s.names().any(|n| n == name));
+                let has = |set: Option<&HeaderSet>| set.is_some_and(|s| s.names().any(|n| n == name));
                 if layer == 1 && has(fetched) {
                     continue; // the provider's own value wins over its static one
                 }
                 let mut earlier = sources.clone().take(i);
-                if earlier.any(|(s, d)| sets(s, *d).into_iter().any(has)) {
+                if earlier.any(|(s, d)| {
+                    let [f, x] = sets(s, *d);
+                    has(f) || has(x)
+                }) {
                     source.metrics.inc(M::HeaderClashes);
                 } else if source.config.overwrite {
                     host.replace_header(map, name, value);
