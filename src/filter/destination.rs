@@ -40,11 +40,11 @@ impl Destinations {
         let host = istio_host(cluster);
         self.0.iter().any(|entry| {
             let entry = entry.as_bytes();
-            match entry.strip_prefix(b"*") {
-                Some(suffix) => {
+            match entry.split_first() {
+                Some((b'*', suffix)) => {
                     cluster.ends_with(suffix) || host.is_some_and(|h| h.ends_with(suffix))
                 }
-                None => cluster == entry || host == Some(entry),
+                _ => cluster == entry || host == Some(entry),
             }
         })
     }
@@ -67,7 +67,10 @@ fn istio_host(cluster: &[u8]) -> Option<&[u8]> {
 /// white space or '*', or "*." and one; and not one that never matches.
 pub fn problem(entry: &str) -> Option<&'static str> {
     let bytes = entry.as_bytes();
-    let rest = bytes.strip_prefix(b"*.").unwrap_or(bytes);
+    let rest = match bytes {
+        [b'*', b'.', rest @ ..] => rest,
+        _ => bytes,
+    };
     if rest.is_empty() || rest.iter().any(|&b| b <= b' ' || b == 0x7f || b == b'*') {
         return Some("is not a cluster name, a host or \"*.\" and a domain");
     }

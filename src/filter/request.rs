@@ -113,7 +113,8 @@ pub fn apply(plugin: &Plugin, host: &impl Host, map: Map, decisions: &Decisions)
         for layer in 0..2 {
             let set = if layer == 0 { fetched } else { fixed };
             for (name, value) in set.iter().flat_map(|set| set.iter()) {
-                let has = |set: Option<&HeaderSet>| set.is_some_and(|s| s.names().any(|n| n == name));
+                let has =
+                    |set: Option<&HeaderSet>| set.is_some_and(|s| s.names().any(|n| n == name));
                 if layer == 1 && has(fetched) {
                     continue; // the provider's own value wins over its static one
                 }
