@@ -30,7 +30,7 @@ impl Provider {
     pub fn shared_data_key(&self, plugin: &str, name: &str) -> String {
         // FNV-1a over the parts, separated so ("ab","c") != ("a","bc").
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for part in [&self.cluster, &self.authority, &self.path, name] {
+        for part in [&self.cluster, &self.authority, &self.path, name].iter() {
             for &b in part.as_bytes().iter().chain(b"\n") {
                 hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }

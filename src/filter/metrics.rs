@@ -75,7 +75,7 @@ impl Metrics {
         let prefix = super::text::line(&["header_augmenter.", &stat_safe(plugin), "."]);
         let named = super::text::line(&[&prefix, provider, "."]);
         let mut ids = [None; NAMES.len()];
-        for (i, (id, name)) in ids.iter_mut().zip(NAMES).enumerate() {
+        for (i, (id, name)) in ids.iter_mut().zip(NAMES.iter()).enumerate() {
             let kind = match i < COUNTERS {
                 true => MetricKind::Counter,
                 false => MetricKind::Gauge,
