@@ -102,6 +102,13 @@ impl Process {
         let logs = self.logs.borrow();
         logs.iter().filter(|(_, _, l)| l.contains(needle)).count()
     }
+
+    /// Lines at `level` containing `needle`.
+    pub fn logged_at(&self, level: Level, needle: &str) -> usize {
+        let logs = self.logs.borrow();
+        let at = |(_, l, line): &&(usize, Level, String)| *l == level && line.contains(needle);
+        logs.iter().filter(at).count()
+    }
 }
 
 #[derive(Clone)]

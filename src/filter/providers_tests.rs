@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::fake::{Answer, World};
-use super::host::Verdict;
+use super::host::{Level, Verdict};
 
 const LEGACY: &str = "legacy_api";
 const API: &str = "outbound|443||api.example.com";
@@ -96,7 +96,7 @@ fn each_destination_gets_only_its_own_providers_token() {
         2 * 65_536,
         "the memory gauge stays the plugin's"
     );
-    assert_eq!(w.process.logged("has no destinations"), 0);
+    assert_eq!(w.process.logged("no destinations"), 0);
 }
 
 #[test]
@@ -157,8 +157,12 @@ fn in_the_scope_of_two_providers_a_request_gets_both_and_the_first_wins_a_clash(
         "a's own static value yields to its fetched one"
     );
     assert_eq!(w.process.metric("p.b.requests_augmented"), 1);
-    assert_eq!(w.process.logged("provider \"a\" has no destinations"), 1);
-    assert_eq!(w.process.logged("provider \"b\" has no destinations"), 1);
+    let unscoped =
+        |name: &str| format!("configured: provider \"{name}\" at cluster \"idp_{name}\"");
+    for name in ["a", "b"] {
+        assert_eq!(w.process.logged_at(Level::Warn, &unscoped(name)), 1);
+        assert_eq!(w.process.logged_at(Level::Warn, super::report::UNSCOPED), 2);
+    }
 }
 
 #[test]
@@ -255,8 +259,10 @@ fn a_reconfiguration_keeps_a_provider_that_stays_and_starts_one_that_is_new() {
     );
     w.run(500);
     assert_eq!(w.process.metric("p.requests_augmented"), 1);
+    let line = "configured: provider cluster \"idp_b\"";
     assert_eq!(
-        w.process.logged("provider \"default\" has no destinations"),
-        1
+        w.process.logged_at(Level::Warn, line),
+        1,
+        "the top-level provider is unscoped"
     );
 }

@@ -36,35 +36,25 @@ pub fn configuration(config: &Config) -> String {
         text.push_str("; static ");
         push_set(&mut text, &config.static_headers);
     }
-    if let Some(d) = &config.destinations {
-        text.push_str("; for ");
-        for (i, entry) in d.entries().iter().enumerate() {
-            if i > 0 {
-                text.push_str(", ");
+    match &config.destinations {
+        Some(d) => {
+            text.push_str("; for ");
+            for (i, entry) in d.entries().iter().enumerate() {
+                if i > 0 {
+                    text.push_str(", ");
+                }
+                push_quoted(&mut text, entry);
             }
-            push_quoted(&mut text, entry);
         }
+        // Logged as a warning (vm.rs).
+        None => text.push_str(UNSCOPED),
     }
     text
 }
 
-/// The warning for a provider without `destinations`.
-pub fn unscoped(config: &Config) -> String {
-    let mut text = String::from("provider ");
-    push_quoted(&mut text, name(config));
-    text.push_str(
-        " has no destinations: its headers go to every upstream; scope them with \"destinations\"",
-    );
-    text
-}
-
-/// A provider's name as shown: the top-level one is `default`.
-pub fn name(config: &Config) -> &str {
-    match config.name.as_str() {
-        "" => "default",
-        name => name,
-    }
-}
+/// The end of the configuration line of a provider without `destinations`.
+pub const UNSCOPED: &str =
+    "; no destinations: its headers go to every upstream; scope them with \"destinations\"";
 
 /// "2 headers (authorization, x-tenant)".
 pub fn push_set(out: &mut String, set: &HeaderSet) {

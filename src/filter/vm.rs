@@ -103,10 +103,11 @@ impl Vm {
             }
         };
         for config in &settings.providers {
-            host.log(Level::Info, &report::configuration(config));
-            if config.destinations.is_none() {
-                host.log(Level::Warn, &report::unscoped(config));
-            }
+            let level = match config.destinations {
+                Some(_) => Level::Info,
+                None => Level::Warn, // its headers go everywhere
+            };
+            host.log(level, &report::configuration(config));
         }
         let name = property(host, "plugin_name");
         let root_id = property(host, "plugin_root_id");
