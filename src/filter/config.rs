@@ -304,7 +304,7 @@ fn read_object(
         Kind::Object => {}
         other => {
             let expected = match in_list {
-                true => "must be an object of provider fields",
+                true => "must be an object",
                 false => "the configuration must be a JSON object",
             };
             return Err(Error::new("", &found(expected, other)));
@@ -359,12 +359,7 @@ fn read_object(
 
 /// `providers`: an array of provider objects, names unique.
 fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error> {
-    expect(
-        s,
-        PROVIDERS,
-        Kind::Array,
-        "must be an array of provider objects",
-    )?;
+    expect(s, PROVIDERS, Kind::Array, "must be an array of objects")?;
     let mut items = s.array().map_err(|e| in_field(PROVIDERS, e))?;
     while s
         .next_item(&mut items)
@@ -392,10 +387,7 @@ fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error
         }
     }
     if listed.is_empty() {
-        return Err(Error::new(
-            PROVIDERS,
-            "is empty; give at least one provider",
-        ));
+        return Err(Error::new(PROVIDERS, "is empty"));
     }
     Ok(())
 }
@@ -455,7 +447,7 @@ fn read_field(
 
 /// `destinations`: a non-empty array of valid entries (destination.rs).
 fn destinations(s: &mut Scanner, field: &'static str, out: &mut Destinations) -> Result<(), Error> {
-    let expected = "must be an array of cluster names and hosts";
+    let expected = "must be an array of strings";
     expect(s, field, Kind::Array, expected)?;
     let mut items = s.array().map_err(|e| in_field(field, e))?;
     while s.next_item(&mut items).map_err(|e| in_field(field, e))? {
@@ -1065,15 +1057,12 @@ mod tests {
         let cases = [
             (
                 r#"{"providers": {}}"#,
-                "providers: must be an array of provider objects, found an object",
+                "providers: must be an array of objects, found an object",
             ),
-            (
-                r#"{"providers": []}"#,
-                "providers: is empty; give at least one provider",
-            ),
+            (r#"{"providers": []}"#, "providers: is empty"),
             (
                 r#"{"providers": [1]}"#,
-                "providers[0]: must be an object of provider fields, found a number",
+                "providers[0]: must be an object, found a number",
             ),
             (r#"{"providers": [{}]}"#, "providers[0].name: is missing"),
             (
@@ -1114,7 +1103,7 @@ mod tests {
             ),
             (
                 r#"{"destinations": "legacy_api"}"#,
-                "destinations: must be an array of cluster names and hosts, found a string",
+                "destinations: must be an array of strings, found a string",
             ),
             (
                 r#"{"destinations": []}"#,
@@ -1122,7 +1111,7 @@ mod tests {
             ),
             (
                 r#"{"destinations": [7]}"#,
-                "destinations: must be an array of cluster names and hosts, found a number",
+                "destinations: must be an array of strings, found a number",
             ),
             (
                 r#"{"destinations": ["*"]}"#,
@@ -1142,7 +1131,7 @@ mod tests {
             ),
             (
                 r#"{"destinations": ["PassthroughCluster"]}"#,
-                r#"destinations: "PassthroughCluster" never matches; give the host a ServiceEntry and name it"#,
+                r#"destinations: "PassthroughCluster" never matches; name a ServiceEntry host instead"#,
             ),
             (
                 r#"{"providers": [{"name": "a", "destinations": ["x", "*x"]}]}"#,

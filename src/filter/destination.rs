@@ -72,7 +72,7 @@ pub fn problem(entry: &str) -> Option<&'static str> {
         return Some("is not a cluster name, a host or \"*.\" and a domain");
     }
     let never = entry == "PassthroughCluster" || entry == "BlackHoleCluster";
-    never.then_some("never matches; give the host a ServiceEntry and name it")
+    never.then_some("never matches; name a ServiceEntry host instead")
 }
 
 #[cfg(test)]

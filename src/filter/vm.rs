@@ -326,7 +326,7 @@ impl Vm {
                     let mut gone = self.plugins.remove(i);
                     self.held.retain(|e| {
                         if e.slot == gone.slot {
-                            cancelled(&gone, e);
+                            count(&gone, e.scope, M::RequestsHeldCancelled);
                         }
                         e.slot != gone.slot
                     });
@@ -361,7 +361,7 @@ impl Vm {
                 }
                 let alive = !sweep || host.set_effective_context(e.context_id);
                 if !alive {
-                    cancelled(plugin, e);
+                    count(plugin, e.scope, M::RequestsHeldCancelled);
                 }
                 alive
             });
@@ -457,14 +457,9 @@ fn release(
 fn alive(plugin: &Plugin, host: &impl Host, e: &Entry) -> bool {
     let alive = host.set_effective_context(e.context_id);
     if !alive {
-        cancelled(plugin, e);
+        count(plugin, e.scope, M::RequestsHeldCancelled);
     }
     alive
-}
-
-/// Counts a held request whose client went away, for the providers that held it.
-fn cancelled(plugin: &Plugin, e: &Entry) {
-    count(plugin, e.scope, M::RequestsHeldCancelled);
 }
 
 /// Counts `metric` for the providers in `scope` (bit `i` for provider `i`).

@@ -315,7 +315,7 @@ FIELDS_IN_A_PROVIDER = (
     "on_missing, deny_status, wait_timeout, static_headers, destinations, name")
 FIELDS_AT_THE_TOP = FIELDS_IN_A_PROVIDER.removesuffix(", name") + ", target, providers"
 NOT_A_DESTINATION = 'is not a cluster name, a host or "*." and a domain'
-NEVER_MATCHES = "never matches; give the host a ServiceEntry and name it"
+NEVER_MATCHES = "never matches; name a ServiceEntry host instead"
 NAME_RULE = "must be 1 to 64 of a-z, 0-9, '_' and '-'"
 
 
@@ -356,9 +356,9 @@ BAD = [
      "providers: cannot be given with provider fields at the top level (header_cache_expiry); move them into a provider"),
     ('{"providers": [{"name": "a"}], "destinations": ["legacy_api"]}',
      "providers: cannot be given with provider fields at the top level (destinations); move them into a provider"),
-    ('{"providers": []}', "providers: is empty; give at least one provider"),
-    ('{"providers": {"name": "a"}}', "providers: must be an array of provider objects, found an object"),
-    ('{"providers": ["a"]}', "providers[0]: must be an object of provider fields, found a string"),
+    ('{"providers": []}', "providers: is empty"),
+    ('{"providers": {"name": "a"}}', "providers: must be an array of objects, found an object"),
+    ('{"providers": ["a"]}', "providers[0]: must be an object, found a string"),
     (providers(*({"name": f"p{i}"} for i in range(17))), "providers: has more than 16 providers"),
     ('{"providers": [{"name": "a"}], "providers": [{"name": "b"}]}', "providers: is given more than once"),
     ('{"name": "a"}', f'unknown field "name"; the fields are {FIELDS_AT_THE_TOP}'),
@@ -373,8 +373,8 @@ BAD = [
     (providers({"name": "a"}, {"name": "b", "destinations": ["api.*.com"]}),
      f'providers[1].destinations: "api.*.com" {NOT_A_DESTINATION}'),
     ('{"destinations": []}', "destinations: is empty; leave it out for every destination"),
-    ('{"destinations": "legacy_api"}', "destinations: must be an array of cluster names and hosts, found a string"),
-    ('{"destinations": [443]}', "destinations: must be an array of cluster names and hosts, found a number"),
+    ('{"destinations": "legacy_api"}', "destinations: must be an array of strings, found a string"),
+    ('{"destinations": [443]}', "destinations: must be an array of strings, found a number"),
     ('{"destinations": ["' + "d" * 1025 + '"]}', "destinations: is longer than 1024 bytes"),
     # The same rules for a configuration given as a google.protobuf.Struct.
     ({"providers": [{"name": "a"}, {"name": "a"}]},
