@@ -343,8 +343,8 @@ BAD = [
     ('{"providers": [{"name": "a", "name": "b"}]}', "providers[0].name: is given more than once"),
     # Names.
     (providers({"name": "a"}, {"name": "a", "header_providing_service_cluster": "other"}),
-     'providers[1].name: "a" is the name of an earlier provider; names must be unique'),
-    (providers({"header_cache_expiry": "5s"}), "providers[0].name: is missing; every provider in providers needs one"),
+     'providers[1].name: "a" is the name of an earlier provider'),
+    (providers({"header_cache_expiry": "5s"}), "providers[0].name: is missing"),
     (providers({"name": "Tokens"}), f'providers[0].name: "Tokens" {NAME_RULE}'),
     (providers({"name": "a.b"}), f'providers[0].name: "a.b" {NAME_RULE}'),
     (providers({"name": ""}), f'providers[0].name: "" {NAME_RULE}'),
@@ -353,9 +353,9 @@ BAD = [
     (providers({"name": 1}), "providers[0].name: must be a string, found a number"),
     # providers itself.
     (providers({"name": "a"}, header_cache_expiry="5s"),
-     "providers: cannot be given with provider fields at the top level (header_cache_expiry); move them into a provider"),
+     "providers: cannot be given with top-level provider fields, as header_cache_expiry"),
     ('{"providers": [{"name": "a"}], "destinations": ["legacy_api"]}',
-     "providers: cannot be given with provider fields at the top level (destinations); move them into a provider"),
+     "providers: cannot be given with top-level provider fields, as destinations"),
     ('{"providers": []}', "providers: is empty"),
     ('{"providers": {"name": "a"}}', "providers: must be an array of objects, found an object"),
     ('{"providers": ["a"]}', "providers[0]: must be an object, found a string"),
@@ -378,7 +378,7 @@ BAD = [
     ('{"destinations": ["' + "d" * 1025 + '"]}', "destinations: is longer than 1024 bytes"),
     # The same rules for a configuration given as a google.protobuf.Struct.
     ({"providers": [{"name": "a"}, {"name": "a"}]},
-     'providers[1].name: "a" is the name of an earlier provider; names must be unique'),
+     'providers[1].name: "a" is the name of an earlier provider'),
     ({"providers": [{"name": "a", "destinations": ["PassthroughCluster"]}]},
      f'providers[0].destinations: "PassthroughCluster" {NEVER_MATCHES}'),
 ]
@@ -387,8 +387,8 @@ BAD = [
 # beside top-level fields, and an entry that never matches.
 IN_MATRIX = {
     'providers[1].header_cache_expiry: "5x" has an unknown unit "x"; use ms, s, m or h',
-    'providers[1].name: "a" is the name of an earlier provider; names must be unique',
-    "providers: cannot be given with provider fields at the top level (header_cache_expiry); move them into a provider",
+    'providers[1].name: "a" is the name of an earlier provider',
+    "providers: cannot be given with top-level provider fields, as header_cache_expiry",
     f'destinations: "PassthroughCluster" {NEVER_MATCHES}',
 }
 
