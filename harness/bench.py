@@ -248,7 +248,7 @@ def report(results: dict, args, out: Path):
     med = {name: statistics.median(m["cpu_us_per_request"] for m in rows) for name, rows in results.items()}
     base = med["no filter"]
     lines = [
-        f"Envoy 1.40, --concurrency 1, direct_response route; {INSTANCES} instances of each filter; "
+        f"Envoy 1.40, --concurrency 1, a cluster route answered by a fault filter; {INSTANCES} instances of each filter; "
         f"wrk -t1 -c{args.connections}, {args.seconds:g}s x {args.rounds} rounds, alternated; medians.",
         "",
         "| variant | Envoy CPU per request (10 instances) | added per instance | one instance vs no filter | requests/s | p50 | p99 | rounds flagged |",

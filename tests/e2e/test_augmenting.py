@@ -177,6 +177,7 @@ def test_every_metric_is_defined_at_start(start_envoy, provider):
     names = {name.removeprefix(STAT_PREFIX) for name in envoy.stats() if name.startswith(STAT_PREFIX)}
     assert names == {"provider_calls", "fetches_succeeded", "fetches_failed", "provider_unknown_cluster",
                      "provider_not_sent", "requests_held_over_limit", "headers_refused",
+                     "requests_out_of_scope", "header_clashes",
                      "requests_augmented", "requests_without_headers", "requests_denied", "requests_held",
                      "requests_held_resumed", "requests_held_continued", "requests_held_denied",
                      "requests_held_cancelled", "headers_current", "cache_age_seconds", "wasm_memory_bytes"}
