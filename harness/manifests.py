@@ -11,7 +11,7 @@ CONFIGMAP = ROOT / "configmap"
 # "" is the base; each of the others is one way to deploy, applied instead of
 # the others (envoyfilter/per-route: enabled on one virtual host;
 # wasmplugin/destinations: two providers, each scoped to its destinations).
-OVERLAYS = ("", "envoyfilter", "wasmplugin", "envoyfilter/per-route", "wasmplugin/destinations")
+OVERLAYS = ("", "envoyfilter", "wasmplugin", "envoyfilter/per-route", "wasmplugin/destinations", "wasmplugin/oauth2")
 MOUNTED = "/var/local/lib/wasm-filters/header_augmenter.wasm"
 
 

@@ -8,7 +8,7 @@
 #
 #   scripts/fuzz.sh [--runs 10000000] [--seconds 600] [target ...]
 #
-# Targets: provider_body configuration duration header_entries shared_data.
+# Targets: provider_body configuration duration header_entries shared_data token_response.
 set -euo pipefail
 source "$(dirname "$0")/lib/tools.sh"
 cd "$ROOT"
@@ -23,14 +23,14 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(provider_body configuration duration header_entries shared_data)
+[ ${#targets[@]} -gt 0 ] || targets=(provider_body configuration duration header_entries shared_data token_response)
 
 rustup toolchain list | grep -q '^nightly' || die "cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)"
 CARGO_FUZZ=$(cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION")
 fuzz=(cargo +nightly fuzz)
 export PATH="$(dirname "$CARGO_FUZZ"):$PATH"
 
-declare -A max_len=([provider_body]=65536 [configuration]=8192 [duration]=64 [header_entries]=16384 [shared_data]=4096)
+declare -A max_len=([provider_body]=65536 [token_response]=65536 [configuration]=8192 [duration]=64 [header_entries]=16384 [shared_data]=4096)
 # AddressSanitizer (cargo fuzz's default) also enforces -malloc_limit_mb. The
 # parsers are safe Rust, so it finds nothing else there; header_entries
 # allocates a few strings per entry for thousands of entries, which ASan

@@ -61,6 +61,33 @@ proptest! {
     }
 
     #[test]
+    fn any_bytes_as_a_token_response(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        invariants::token_response(&body);
+    }
+
+    #[test]
+    fn token_responses(
+        token in "[ -~]{0,40}",
+        kind in prop::option::of("[A-Za-z]{0,8}"),
+        expires in prop::option::of("-?[0-9]{1,6}(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,2})?"),
+        extra in prop::collection::vec(("[a-z_]{1,8}", config_value()), 0..4),
+    ) {
+        let mut object = serde_json::Map::new();
+        for (k, v) in extra {
+            object.insert(k, v);
+        }
+        object.insert("access_token".into(), token.into());
+        if let Some(kind) = kind {
+            object.insert("token_type".into(), kind.into());
+        }
+        let mut body = serde_json::Value::Object(object).to_string();
+        if let Some(expires) = expires {
+            body.insert_str(body.len() - 1, &format!(r#","expires_in":{expires}"#));
+        }
+        invariants::token_response(body.as_bytes());
+    }
+
+    #[test]
     fn any_bytes_as_shared_data(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         invariants::shared_data(&bytes);
     }

@@ -3,8 +3,12 @@
 //!
 //! Unknown fields are errors, so a typo never falls back to a default silently.
 
+use std::borrow::Cow;
+
 use super::destination::{self, Destinations};
 use super::duration;
+use super::environ;
+use super::form;
 use super::headers::{self, HeaderSet};
 use super::json::{self, Kind, Scanner};
 use super::policy::{OnMissing, Target};
@@ -69,6 +73,37 @@ pub struct Config {
     pub static_headers: HeaderSet,
     /// `None`: every destination.
     pub destinations: Option<Destinations>,
+    /// `oauth2`: the provider is an OAuth2 token endpoint.
+    pub oauth2: Option<OAuth2>,
+    /// `static_headers_env`: header names and the environment variables
+    /// whose values they get; `resolve` adds them to `static_headers`.
+    pub static_headers_env: Vec<(String, String)>,
+}
+
+/// `oauth2`: a client-credentials grant (RFC 6749 §4.4) at the provider's
+/// cluster, authority and path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OAuth2 {
+    pub client_id: String,
+    /// The environment variable that holds the client secret.
+    pub client_secret_env: String,
+    /// `client_auth: basic` (the default): HTTP Basic; else in the body.
+    pub basic_auth: bool,
+    pub scopes: Vec<String>,
+    pub audience: Option<String>,
+    pub resource: Option<String>,
+    pub params: Vec<(String, String)>,
+    /// The header the token goes in, lower-cased.
+    pub header: String,
+    /// Put before the token; `None`: from the answer's `token_type`.
+    pub prefix: Option<String>,
+    /// The token request's form body without the client's credentials: it
+    /// tells two grants apart in the shared-data key.
+    pub grant: String,
+    /// Set by `resolve`, from the secret: never logged. The whole form body,
+    /// and `Basic ...` for `client_auth: basic`.
+    pub body: String,
+    pub basic: Option<String>,
 }
 
 impl Default for Config {
@@ -91,6 +126,8 @@ impl Default for Config {
             wait_timeout_ms: 2_000,
             static_headers: HeaderSet::default(),
             destinations: None,
+            oauth2: None,
+            static_headers_env: Vec::new(),
         }
     }
 }
@@ -180,6 +217,8 @@ const DENY_STATUS: &str = "deny_status";
 const WAIT_TIMEOUT: &str = "wait_timeout";
 const STATIC_HEADERS: &str = "static_headers";
 const TARGET: &str = "target";
+const OAUTH2: &str = "oauth2";
+const STATIC_HEADERS_ENV: &str = "static_headers_env";
 const NAME: &str = "name";
 const DESTINATIONS: &str = "destinations";
 const PROVIDERS: &str = "providers";
@@ -201,6 +240,8 @@ enum Field {
     WaitTimeout,
     StaticHeaders,
     Destinations,
+    OAuth2,
+    StaticHeadersEnv,
     // Only in a provider of `providers`:
     Name,
     // Only at the top level:
@@ -209,7 +250,7 @@ enum Field {
 }
 
 /// Every field the configuration may have.
-const FIELDS: [(&str, Field); 17] = [
+const FIELDS: [(&str, Field); 19] = [
     (CLUSTER, Field::Cluster),
     (AUTHORITY, Field::Authority),
     (PATH, Field::Path),
@@ -223,6 +264,8 @@ const FIELDS: [(&str, Field); 17] = [
     (DENY_STATUS, Field::DenyStatus),
     (WAIT_TIMEOUT, Field::WaitTimeout),
     (STATIC_HEADERS, Field::StaticHeaders),
+    (STATIC_HEADERS_ENV, Field::StaticHeadersEnv),
+    (OAUTH2, Field::OAuth2),
     (DESTINATIONS, Field::Destinations),
     (NAME, Field::Name),
     (TARGET, Field::Target),
@@ -289,6 +332,70 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
     Ok(settings)
 }
 
+/// The whole of configuring: parses the configuration, then reads what it
+/// takes from the VM's environment (`environ`, as WASI hands it over).
+pub fn load(input: &[u8], environ: &[u8]) -> Result<Settings, Error> {
+    let mut settings = parse(input)?;
+    for (i, config) in settings.providers.iter_mut().enumerate() {
+        let listed = !config.name.is_empty();
+        resolve(config, environ).map_err(|e| if listed { e.within(i) } else { e })?;
+    }
+    Ok(settings)
+}
+
+/// Reads the environment variables `config` names: the values of
+/// `static_headers_env`, and the client secret, into the token request.
+/// Errors name a variable, never its value.
+fn resolve(config: &mut Config, environ: &[u8]) -> Result<(), Error> {
+    let variable = |name: &str, field| {
+        let value = environ::lookup(environ, name).filter(|v| !v.is_empty());
+        value.ok_or_else(|| {
+            let mut problem = String::from("the environment variable ");
+            push_quoted(&mut problem, name);
+            problem.push_str(" is not set, or empty");
+            Error::of(field, problem)
+        })
+    };
+    if !config.static_headers_env.is_empty() {
+        let field = STATIC_HEADERS_ENV;
+        let own = |(n, v): (&str, &str)| (Cow::Owned(n.into()), Cow::Owned(v.into()));
+        let mut entries: Vec<(Cow<str>, Cow<str>)> =
+            config.static_headers.iter().map(own).collect();
+        for (name, var) in &config.static_headers_env {
+            if config
+                .static_headers
+                .names()
+                .any(|n| n.eq_ignore_ascii_case(name))
+            {
+                return Err(with_value(field, name, "is also in static_headers"));
+            }
+            entries.push((
+                Cow::Borrowed(name.as_str()),
+                Cow::Borrowed(variable(var, field)?),
+            ));
+        }
+        let (set, refused) = headers::validate(entries);
+        if let Some(r) = refused.first() {
+            let problem = line(&["is refused: ", r.why.reason()]);
+            return Err(with_value(field, &r.name, &problem));
+        }
+        config.static_headers = set;
+    }
+    if let Some(o) = &mut config.oauth2 {
+        let secret = variable(&o.client_secret_env, "oauth2.client_secret_env")?;
+        let mut body = o.grant.clone();
+        match o.basic_auth {
+            true => o.basic = Some(form::basic_credentials(&o.client_id, secret)),
+            false => {
+                form::push_pair(&mut body, "client_id", &o.client_id);
+                form::push_pair(&mut body, "client_secret", secret);
+            }
+        }
+        o.body = body;
+    }
+    Ok(())
+}
+
 /// Reads one object of fields into `config`: the whole configuration
 /// (`index` `None`), or the provider at `index` of `providers`. Returns the
 /// first provider field given.
@@ -321,7 +428,12 @@ fn read_object(
             at.and_then(|i| FIELDS.get(i)),
             at.and_then(|i| seen.get_mut(i)),
         ) else {
-            return Err(unknown_field(&key, in_list));
+            let names = FIELDS.iter().filter(|&&(_, f)| allowed(f, in_list));
+            return Err(unknown_field(
+                "",
+                &key,
+                &names.map(|f| f.0).collect::<Vec<_>>(),
+            ));
         };
         if std::mem::replace(seen, true) {
             return Err(Error::new(name, "is given more than once"));
@@ -345,6 +457,16 @@ fn read_object(
     }
     if in_list && config.name.is_empty() {
         return Err(Error::new(NAME, "is missing"));
+    }
+    let path_given = FIELDS
+        .iter()
+        .zip(&seen)
+        .any(|(f, &seen)| seen && f.0 == PATH);
+    if config.oauth2.is_some() && !path_given {
+        return Err(Error::new(
+            PATH,
+            "is needed with oauth2: the token endpoint's path",
+        ));
     }
     if config.retry_initial_ms > config.retry_max_ms {
         let mut problem = String::new();
@@ -434,6 +556,14 @@ fn read_field(
         Field::DenyStatus => config.deny_status = deny_status(s, field)?,
         Field::WaitTimeout => config.wait_timeout_ms = bounded_duration(s, field, MAX_WAIT_MS)?,
         Field::StaticHeaders => config.static_headers = static_headers(s, field)?,
+        Field::StaticHeadersEnv => {
+            let map = string_map(s, field)?;
+            for (_, variable) in &map {
+                env_name(variable, field)?;
+            }
+            config.static_headers_env = map;
+        }
+        Field::OAuth2 => config.oauth2 = Some(oauth2(s)?),
         Field::Destinations => destinations(
             s,
             field,
@@ -441,6 +571,171 @@ fn read_field(
         )?,
         // Read by `read_object`.
         Field::Name | Field::Target | Field::Providers => {}
+    }
+    Ok(())
+}
+
+/// The members of `oauth2`, as their errors name them.
+const OAUTH2_FIELDS: [&str; 9] = [
+    "oauth2.client_id",
+    "oauth2.client_secret_env",
+    "oauth2.client_auth",
+    "oauth2.scopes",
+    "oauth2.audience",
+    "oauth2.resource",
+    "oauth2.params",
+    "oauth2.header",
+    "oauth2.prefix",
+];
+
+/// A member's name as written in `oauth2`: its error name without `oauth2.`.
+fn short(field: &&'static str) -> &'static str {
+    field.get(OAUTH2.len() + 1..).unwrap_or_default()
+}
+
+/// Form parameters the filter sends itself, so `params` may not.
+const RESERVED_PARAMS: [&str; 4] = ["grant_type", "client_id", "client_secret", "scope"];
+
+/// `oauth2`: the grant's settings; the secret is read by `resolve`.
+fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
+    expect(s, OAUTH2, Kind::Object, "must be an object")?;
+    let mut o = OAuth2 {
+        basic_auth: true,
+        header: "authorization".into(),
+        ..OAuth2::default()
+    };
+    let mut seen = [false; OAUTH2_FIELDS.len()];
+    let mut members = s.object().map_err(|e| in_field(OAUTH2, e))?;
+    while let Some(key) = s.next_key(&mut members).map_err(|e| in_field(OAUTH2, e))? {
+        let at = OAUTH2_FIELDS.iter().position(|f| short(f) == key);
+        let (Some(&field), Some(seen)) = (
+            at.and_then(|i| OAUTH2_FIELDS.get(i)),
+            at.and_then(|i| seen.get_mut(i)),
+        ) else {
+            let names: Vec<&str> = OAUTH2_FIELDS.iter().map(short).collect();
+            return Err(unknown_field(OAUTH2, &key, &names));
+        };
+        if std::mem::replace(seen, true) {
+            return Err(Error::new(field, "is given more than once"));
+        }
+        match at {
+            Some(0) => o.client_id = text(s, field, false)?,
+            Some(1) => {
+                let name = string_field(s, field, "must be a string")?;
+                env_name(&name, field)?;
+                o.client_secret_env = name;
+            }
+            Some(2) => o.basic_auth = choice(s, field, &[("basic", true), ("body", false)])?,
+            Some(3) => o.scopes = scopes(s, field)?,
+            Some(4) => o.audience = Some(text(s, field, false)?),
+            Some(5) => o.resource = Some(text(s, field, false)?),
+            Some(6) => {
+                o.params = string_map(s, field)?;
+                for (name, _) in &o.params {
+                    param_name(name, field)?;
+                }
+            }
+            Some(7) => {
+                let name = string_field(s, field, "must be a string")?;
+                o.header = headers::check_name(&name).map_err(|why| {
+                    with_value(field, &name, &line(&["is refused: ", why.reason()]))
+                })?;
+            }
+            _ => o.prefix = Some(text(s, field, true)?),
+        }
+    }
+    let missing = [
+        (o.client_id.is_empty(), "oauth2.client_id"),
+        (o.client_secret_env.is_empty(), "oauth2.client_secret_env"),
+    ];
+    if let Some((_, field)) = missing.iter().find(|m| m.0) {
+        return Err(Error::new(field, "is missing"));
+    }
+    // The grant without the client's credentials: what it asks for.
+    let mut grant = String::new();
+    form::push_pair(&mut grant, "grant_type", "client_credentials");
+    if !o.scopes.is_empty() {
+        form::push_pair(&mut grant, "scope", &o.scopes.join(" "));
+    }
+    for (name, value) in [("audience", &o.audience), ("resource", &o.resource)] {
+        if let Some(value) = value {
+            form::push_pair(&mut grant, name, value);
+        }
+    }
+    for (name, value) in &o.params {
+        form::push_pair(&mut grant, name, value);
+    }
+    o.grant = grant;
+    Ok(o)
+}
+
+/// A string without control characters; empty only if `empty_ok`.
+fn text(s: &mut Scanner, field: &'static str, empty_ok: bool) -> Result<String, Error> {
+    let value = string_field(s, field, "must be a string")?;
+    if value.is_empty() && !empty_ok {
+        return Err(Error::new(field, "is empty"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::new(field, "has a control character"));
+    }
+    Ok(value)
+}
+
+/// `scopes`: scope tokens (RFC 6749 §3.3), sent space-separated.
+fn scopes(s: &mut Scanner, field: &'static str) -> Result<Vec<String>, Error> {
+    expect(s, field, Kind::Array, "must be an array of strings")?;
+    let mut items = s.array().map_err(|e| in_field(field, e))?;
+    let mut scopes = Vec::new();
+    while s.next_item(&mut items).map_err(|e| in_field(field, e))? {
+        let scope = string_field(s, field, "must be an array of strings")?;
+        let token = |b: &u8| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e);
+        if scope.is_empty() || !scope.as_bytes().iter().all(token) {
+            return Err(with_value(field, &scope, "is not a scope token"));
+        }
+        scopes.push(scope);
+    }
+    Ok(scopes)
+}
+
+/// An object of string to string.
+fn string_map(s: &mut Scanner, field: &'static str) -> Result<Vec<(String, String)>, Error> {
+    expect(s, field, Kind::Object, "must be an object of strings")?;
+    let mut members = s.object().map_err(|e| in_field(field, e))?;
+    let mut map = Vec::new();
+    while let Some(name) = s.next_key(&mut members).map_err(|e| in_field(field, e))? {
+        let value = string_field(s, field, "must be an object of strings")?;
+        map.push((name.into_owned(), value));
+    }
+    Ok(map)
+}
+
+/// An environment variable's name: a letter or `_`, then letters, digits, `_`.
+fn env_name(name: &str, field: &'static str) -> Result<(), Error> {
+    let bytes = name.as_bytes();
+    let first = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_');
+    if !first
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return Err(with_value(
+            field,
+            name,
+            "is not an environment variable name",
+        ));
+    }
+    Ok(())
+}
+
+/// A name in `params`: not one the filter sends itself, no control characters.
+fn param_name(name: &str, field: &'static str) -> Result<(), Error> {
+    if RESERVED_PARAMS.contains(&name) {
+        return Err(with_value(field, name, "is sent by the filter itself"));
+    }
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(with_value(field, name, "is not a parameter name"));
     }
     Ok(())
 }
@@ -684,27 +979,23 @@ fn in_field(field: &'static str, e: json::Error) -> Error {
     Error::of(field, json_problem(&e))
 }
 
-fn unknown_field(key: &str, in_list: bool) -> Error {
+/// An unknown member `key` of the object `field` (`""`: the configuration),
+/// whose members are `names`.
+fn unknown_field(field: &'static str, key: &str, names: &[&str]) -> Error {
     let mut problem = String::from("unknown field ");
     push_quoted(&mut problem, key);
-    let fields = || FIELDS.iter().filter(|&&(_, f)| allowed(f, in_list));
-    match fields().find(|(name, _)| close(key, name)) {
-        Some((name, _)) => {
+    match names.iter().find(|name| close(key, name)) {
+        Some(name) => {
             problem.push_str("; did you mean \"");
             problem.push_str(name);
             problem.push_str("\"?");
         }
         None => {
             problem.push_str("; the fields are ");
-            for (i, (name, _)) in fields().enumerate() {
-                if i > 0 {
-                    problem.push_str(", ");
-                }
-                problem.push_str(name);
-            }
+            problem.push_str(&names.join(", "));
         }
     }
-    Error::of("", problem)
+    Error::of(field, problem)
 }
 
 /// True when `key` is `field` but for case, `-` for `_`, and a slip: one or
@@ -929,8 +1220,8 @@ mod tests {
             error(r#"{"cluster": "x"}"#),
             "unknown field \"cluster\"; the fields are header_providing_service_cluster, header_providing_service_authority, \
              header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, \
-             retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, destinations, \
-             target, providers"
+             retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, \
+             static_headers_env, oauth2, destinations, target, providers"
         );
     }
 
@@ -1079,7 +1370,7 @@ mod tests {
             ),
             (
                 r#"{"providers": [{"name": "a"}, {"name": "b", "target": "both"}]}"#,
-                r#"providers[1]: unknown field "target"; the fields are header_providing_service_cluster, header_providing_service_authority, header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, destinations, name"#,
+                r#"providers[1]: unknown field "target"; the fields are header_providing_service_cluster, header_providing_service_authority, header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, static_headers_env, oauth2, destinations, name"#,
             ),
             (
                 r#"{"providers": [{"name": "a", "destination": []}]}"#,
@@ -1099,7 +1390,7 @@ mod tests {
             ),
             (
                 r#"{"name": "a"}"#,
-                r#"unknown field "name"; the fields are header_providing_service_cluster, header_providing_service_authority, header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, destinations, target, providers"#,
+                r#"unknown field "name"; the fields are header_providing_service_cluster, header_providing_service_authority, header_providing_service_path, header_cache_expiry, header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, on_missing, deny_status, wait_timeout, static_headers, static_headers_env, oauth2, destinations, target, providers"#,
             ),
             (
                 r#"{"destinations": "legacy_api"}"#,
@@ -1151,6 +1442,109 @@ mod tests {
         let input = format!(r#"{{"providers": [{}]}}"#, many.join(","));
         assert_eq!(error(&input), "providers: has more than 16 providers");
         assert_eq!(TOO_MANY, format!("has more than {MAX_PROVIDERS} providers"));
+    }
+
+    const IDP: &str =
+        r#""header_providing_service_cluster": "idp", "header_providing_service_path": "/token""#;
+
+    fn oauth(fields: &str) -> String {
+        format!(
+            r#"{{{IDP}, "oauth2": {{"client_id": "app", "client_secret_env": "SECRET"{fields}}}}}"#
+        )
+    }
+
+    fn loaded(input: &str, environ: &[u8]) -> Result<Config, Error> {
+        let mut settings = load(input.as_bytes(), environ)?;
+        Ok(settings.providers.remove(0))
+    }
+
+    #[test]
+    fn an_oauth2_grant_is_read_and_its_request_built_from_the_environment() {
+        let input = oauth(
+            r#", "scopes": ["read", "write:all"], "audience": "https://api.example.com",
+                "resource": "urn:x y", "params": {"tenant": "t&1"}, "header": "X-Token", "prefix": "Token ""#,
+        );
+        let c = loaded(&input, b"OTHER=1\0SECRET=s3cr3t:+/\0").unwrap();
+        let o = c.oauth2.unwrap();
+        assert_eq!(
+            (o.client_id.as_str(), o.header.as_str(), o.prefix.as_deref()),
+            ("app", "x-token", Some("Token "))
+        );
+        assert_eq!(
+            o.body,
+            "grant_type=client_credentials&scope=read+write%3Aall&audience=https%3A%2F%2Fapi.example.com\
+             &resource=urn%3Ax+y&tenant=t%261"
+        );
+        assert_eq!(
+            o.basic.as_deref(),
+            Some(form::basic_credentials("app", "s3cr3t:+/").as_str())
+        );
+        let body = loaded(&oauth(r#", "client_auth": "body""#), b"SECRET=a b\0")
+            .unwrap()
+            .oauth2
+            .unwrap();
+        assert_eq!(
+            body.body,
+            "grant_type=client_credentials&client_id=app&client_secret=a+b"
+        );
+        assert_eq!(body.basic, None);
+        let defaults = first(oauth("").as_bytes()).unwrap().oauth2.unwrap();
+        assert_eq!(
+            (
+                defaults.header.as_str(),
+                defaults.prefix,
+                defaults.basic_auth
+            ),
+            ("authorization", None, true)
+        );
+    }
+
+    #[test]
+    fn environment_variables_give_static_headers() {
+        let input = r#"{"static_headers": {"x-team": "a"}, "static_headers_env": {"X-Api-Key": "API_KEY"}}"#;
+        let c = loaded(input, b"API_KEY=k-123\0").unwrap();
+        assert_eq!(
+            c.static_headers.iter().collect::<Vec<_>>(),
+            [("x-team", "a"), ("x-api-key", "k-123")]
+        );
+    }
+
+    #[test]
+    fn oauth2_and_environment_errors_name_the_field_never_the_value() {
+        let env = b"SECRET=s3cr3t\0BAD=a\x01b\0";
+        let cases = [
+            (oauth(""), &b""[..], r#"oauth2.client_secret_env: the environment variable "SECRET" is not set, or empty"#),
+            (oauth(""), b"SECRET=\0", r#"oauth2.client_secret_env: the environment variable "SECRET" is not set, or empty"#),
+            (format!(r#"{{{IDP}, "oauth2": {{"client_secret_env": "S"}}}}"#), env, "oauth2.client_id: is missing"),
+            (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a"}}}}"#), env, "oauth2.client_secret_env: is missing"),
+            (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a", "client_secret": "x"}}}}"#), env,
+             r#"oauth2: unknown field "client_secret"; the fields are client_id, client_secret_env, client_auth, scopes, audience, resource, params, header, prefix"#),
+            (oauth(r#", "client_auth": "jwt""#), env, r#"oauth2.client_auth: "jwt" is not one of "basic", "body""#),
+            (oauth(r#", "scopes": ["a b"]"#), env, r#"oauth2.scopes: "a b" is not a scope token"#),
+            (oauth(r#", "params": {"scope": "x"}"#), env, r#"oauth2.params: "scope" is sent by the filter itself"#),
+            (oauth(r#", "params": {"grant_type": "x"}"#), env, r#"oauth2.params: "grant_type" is sent by the filter itself"#),
+            (oauth(r#", "header": "host""#), env, r#"oauth2.header: "host" is refused: reserved name: host, content-length, hop-by-hop and x-envoy-* headers belong to Envoy"#),
+            (oauth(r#", "client_id": "b""#), env, "oauth2.client_id: is given more than once"),
+            (r#"{"oauth2": {"client_id": "a", "client_secret_env": "S"}}"#.into(), env,
+             r#"header_providing_service_path: is needed with oauth2: the token endpoint's path"#),
+            (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a", "client_secret_env": "1X"}}}}"#), env,
+             r#"oauth2.client_secret_env: "1X" is not an environment variable name"#),
+            (r#"{"static_headers_env": {"x-key": "NOPE"}}"#.into(), env,
+             r#"static_headers_env: the environment variable "NOPE" is not set, or empty"#),
+            (r#"{"static_headers_env": {"x-key": "BAD"}}"#.into(), env,
+             r#"static_headers_env: "x-key" is refused: value has a control character such as CR, LF or NUL"#),
+            (r#"{"static_headers": {"X-Key": "1"}, "static_headers_env": {"x-key": "SECRET"}}"#.into(), env,
+             r#"static_headers_env: "x-key" is also in static_headers"#),
+            (r#"{"static_headers_env": {"x-key": "A=B"}}"#.into(), env,
+             r#"static_headers_env: "A=B" is not an environment variable name"#),
+            (r#"{"providers": [{"name": "a"}, {"name": "b", "static_headers_env": {"x-k": "NOPE"}}]}"#.into(), env,
+             r#"providers[1].static_headers_env: the environment variable "NOPE" is not set, or empty"#),
+        ];
+        for (input, environ, message) in cases {
+            let got = load(input.as_bytes(), environ).unwrap_err().message();
+            assert_eq!(got, message, "{input}");
+            assert!(!got.contains("s3cr3t"), "{got}");
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub struct Call {
     pub token: u32,
     pub cluster: String,
     pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
     pub timeout_ms: u32,
 }
 
@@ -69,6 +70,8 @@ pub struct Process {
     next_id: Cell<u32>,
     pub metrics: RefCell<Vec<(String, i64)>>,
     pub calls: RefCell<Vec<Call>>,
+    /// Every VM's environment variables, as WASI hands them over.
+    pub environment: RefCell<Vec<u8>>,
     pub logs: RefCell<Vec<(usize, Level, String)>>,
 }
 
@@ -185,7 +188,7 @@ impl Host for FakeHost {
         &self,
         cluster: &str,
         headers: &[(&str, &str)],
-        _body: &[u8],
+        body: &[u8],
         timeout_ms: u32,
     ) -> Result<u32, CallError> {
         if let Some(e) = self.call_error.get() {
@@ -197,6 +200,7 @@ impl Host for FakeHost {
             root: self.root_of(self.effective.get()),
             token,
             cluster: cluster.into(),
+            body: body.to_vec(),
             headers: headers
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -300,6 +304,10 @@ impl Host for FakeHost {
         }
     }
 
+    fn environment(&self) -> Vec<u8> {
+        self.process.environment.borrow().clone()
+    }
+
     fn plugin_configuration(&self, size: usize) -> Option<Vec<u8>> {
         let config = self.configuration.borrow();
         Some(config[..size.min(config.len())].to_vec())
@@ -388,6 +396,19 @@ impl World {
 
     /// A new root context in VM `vm`, configured with `json`; its id.
     pub fn configure(&mut self, vm: usize, name: &str, root_id: &str, json: &str) -> u32 {
+        let (root, configured) = self.try_configure(vm, name, root_id, json);
+        assert!(configured, "configure failed: {json}");
+        root
+    }
+
+    /// The same, for a configuration that may fail: whether it was taken.
+    pub fn try_configure(
+        &mut self,
+        vm: usize,
+        name: &str,
+        root_id: &str,
+        json: &str,
+    ) -> (u32, bool) {
         let root = self.process.id();
         let v = &mut self.vms[vm];
         let entry = Root {
@@ -400,11 +421,7 @@ impl World {
         v.host.roots.borrow_mut().insert(root, entry);
         *v.host.configuration.borrow_mut() = json.as_bytes().to_vec();
         v.host.effective.set(root);
-        assert!(
-            v.vm.on_configure(&v.host, root, json.len()),
-            "configure failed: {json}"
-        );
-        root
+        (root, v.vm.on_configure(&v.host, root, json.len()))
     }
 
     /// Envoy destroys a root context (its filter was removed or replaced).

@@ -85,6 +85,9 @@ pub trait Host {
     fn property(&self, name: &str) -> Option<Vec<u8>>;
     /// The plugin configuration given to `proxy_on_configure`.
     fn plugin_configuration(&self, size: usize) -> Option<Vec<u8>>;
+    /// The VM's environment variables, WASI's buffer: `NAME=value`, each
+    /// ended by a NUL (environ.rs reads it).
+    fn environment(&self) -> Vec<u8>;
 
     fn log(&self, level: Level, line: &str);
     /// Whether Envoy would print a line at `level`, so a caller can skip building it.

@@ -21,6 +21,7 @@ use super::provider;
 use super::store::{Lease, Record};
 use super::structpb;
 use super::text;
+use super::token;
 
 /// A provider body: judged without a panic; anything accepted holds only
 /// valid headers within the caps, and re-encodes to a body that is accepted
@@ -48,6 +49,55 @@ pub fn provider_body(body: &[u8]) {
         Err(e) => panic!("re-encoded set refused ({e:?}): {encoded}"),
     }
     shared_data_round_trip(&accepted.set);
+}
+
+/// A token endpoint's body: judged without a panic, as an error answer and
+/// as a success; an error code read is a short token; a token accepted is
+/// one valid header, the prefix and the access token, with a positive
+/// lifetime if any; and the token, written again as JSON, reads the same.
+pub fn token_response(body: &[u8]) {
+    let read = || Some(body.to_vec());
+    let _ = provider::judge_token(Some(b"401"), body.len(), read, "authorization", None);
+    if let Some(code) = token::error_code(body) {
+        assert!((1..=64).contains(&code.len()), "{code:?}");
+        assert!(
+            code.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)),
+            "{code:?}"
+        );
+    }
+    let Ok((accepted, lifetime)) =
+        provider::judge_token(Some(b"200"), body.len(), read, "authorization", None)
+    else {
+        return;
+    };
+    valid_set(&accepted.set);
+    assert_eq!(accepted.set.len(), 1);
+    assert!(lifetime.is_none_or(|s| s > 0), "{lifetime:?}");
+    let Ok(t) = token::parse(body) else {
+        panic!("judged a token that does not parse");
+    };
+    let value = accepted
+        .set
+        .iter()
+        .next()
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    assert!(
+        value.ends_with(&t.access_token),
+        "the header ends with the token"
+    );
+    let mut again = String::from("{\"access_token\": ");
+    json_string(&t.access_token, &mut again);
+    if let Some(kind) = &t.token_type {
+        again.push_str(", \"token_type\": ");
+        json_string(kind, &mut again);
+    }
+    if let Some(s) = t.expires_in_s {
+        again.push_str(&format!(", \"expires_in\": {s}"));
+    }
+    again.push('}');
+    assert_eq!(token::parse(again.as_bytes()).ok(), Some(t), "{again}");
 }
 
 /// Every header of a set passes the rules, the names are distinct, the caps
@@ -198,7 +248,7 @@ pub fn header_entries(entries: &[(String, String)]) {
 /// panic; an accepted one holds only values within their rules; an error is
 /// one printable line.
 pub fn configuration(bytes: &[u8]) {
-    match config::parse(bytes) {
+    match config::load(bytes, b"SECRET=s\0API_KEY=k\0") {
         Ok(settings) => {
             let count = settings.providers.len();
             assert!((1..=config::MAX_PROVIDERS).contains(&count), "{count}");

@@ -16,6 +16,9 @@
 
 use std::borrow::Cow;
 
+/// Deepest nesting `skip` follows: the scanner recurses once per level.
+pub const MAX_DEPTH: usize = 32;
+
 /// What went wrong, and at which byte of the input. Boxed, so that a
 /// `Result` passes one pointer up through every `?`.
 pub type Error = Box<Problem>;
@@ -173,6 +176,11 @@ impl<'a> Scanner<'a> {
         if !self.next_item(members)? {
             return Ok(None);
         }
+        self.key().map(Some)
+    }
+
+    /// A member's key and its colon, with the scanner left on its value.
+    fn key(&mut self) -> Result<Cow<'a, str>, Error> {
         if self.peek() != Some(b'"') {
             return Err(self.fail("expected a string key"));
         }
@@ -183,7 +191,7 @@ impl<'a> Scanner<'a> {
         }
         self.pos += 1;
         self.skip_space();
-        Ok(Some(key))
+        Ok(key)
     }
 
     /// The string that starts here.
@@ -337,6 +345,76 @@ impl<'a> Scanner<'a> {
             self.pos = end;
         }
         found
+    }
+
+    /// The number that starts here, as its text, checked against JSON's
+    /// grammar: an optional `-`, digits without a leading zero, an optional
+    /// fraction and exponent. For a caller that reads it its own way.
+    pub fn number(&mut self) -> Result<&'a str, Error> {
+        self.skip_space();
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let (first, at) = (self.peek(), self.pos);
+        if self.digits() > 1 && first == Some(b'0') {
+            let what = "number has a leading zero";
+            return Err(Box::new(Problem { at, what }));
+        }
+        if first.is_none_or(|b| !b.is_ascii_digit())
+            || (self.eat(b'.') && self.digits() == 0)
+            || ((self.eat(b'e') || self.eat(b'E')) && {
+                let _ = self.eat(b'+') || self.eat(b'-');
+                self.digits() == 0
+            })
+        {
+            return Err(self.fail("expected a digit"));
+        }
+        self.slice(start, self.pos)
+    }
+
+    /// Skips the value that starts here, whatever it is, nested at most
+    /// `MAX_DEPTH` deep: for members a reader does not know.
+    pub fn skip(&mut self) -> Result<(), Error> {
+        self.skip_nested(0)
+    }
+
+    fn skip_nested(&mut self, depth: usize) -> Result<(), Error> {
+        if depth == MAX_DEPTH {
+            return Err(self.fail("nested too deeply"));
+        }
+        match self.kind()? {
+            Kind::String => self.string().map(drop),
+            Kind::Number => self.number().map(drop),
+            Kind::Bool => self.boolean().map(drop),
+            Kind::Null => self.null(),
+            kind => {
+                let mut members = self.open(kind == Kind::Array)?;
+                while self.next_item(&mut members)? {
+                    if !members.array {
+                        self.key()?;
+                    }
+                    self.skip_nested(depth + 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The digits that start here; how many.
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// Consumes `b` if it is next.
+    fn eat(&mut self, b: u8) -> bool {
+        let next = self.peek() == Some(b);
+        self.pos += usize::from(next);
+        next
     }
 
     /// A number with no fraction or exponent. Anything else is an error here,

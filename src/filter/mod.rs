@@ -12,6 +12,8 @@ pub mod config;
 pub mod copy;
 pub mod destination;
 pub mod duration;
+pub mod environ;
+pub mod form;
 pub mod headers;
 pub mod held;
 pub mod host;
@@ -29,6 +31,7 @@ pub mod source;
 pub mod store;
 pub mod structpb;
 pub mod text;
+pub mod token;
 pub mod vm;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -36,6 +39,8 @@ pub mod invariants;
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod oauth2_tests;
 #[cfg(test)]
 mod providers_tests;
 #[cfg(test)]

@@ -8,6 +8,7 @@ use super::host::Host;
 use super::metrics::M;
 use super::policy::Target;
 use super::source::Source;
+use super::text::line;
 
 pub struct Plugin {
     /// Stays the same across reconfigurations: held requests refer to it.
@@ -82,7 +83,12 @@ impl Plugin {
     pub fn drive(&mut self, host: &impl Host, settings: Settings) {
         let mut old = std::mem::take(&mut self.sources);
         for config in settings.providers {
-            let key = config.provider.shared_data_key(&self.name, &config.name);
+            // A grant's client and what it asks for are part of who the provider is.
+            let who = match &config.oauth2 {
+                Some(o) => line(&[&config.name, "\n", &o.client_id, "\n", &o.grant]),
+                None => config.name.clone(),
+            };
+            let key = config.provider.shared_data_key(&self.name, &who);
             let source = match old.iter().position(|s| s.key == key) {
                 Some(i) => {
                     let mut source = old.swap_remove(i);

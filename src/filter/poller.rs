@@ -216,15 +216,28 @@ fn keep_lease(source: &mut Source, host: &impl Host, now: u64) {
 
 fn fetch(source: &mut Source, host: &impl Host, now: u64, root: u32) {
     let config = &source.config;
-    let headers = [
-        (":method", "GET"),
+    let method = match config.oauth2 {
+        Some(_) => "POST",
+        None => "GET",
+    };
+    let mut headers = vec![
+        (":method", method),
         (":path", config.provider.path.as_str()),
         (":authority", config.provider.authority.as_str()),
         ("accept", "application/json"),
     ];
+    let mut body = &[][..];
+    if let Some(o) = &config.oauth2 {
+        // The token request: its body and Basic credentials hold the secret.
+        headers.push(("content-type", "application/x-www-form-urlencoded"));
+        if let Some(basic) = &o.basic {
+            headers.push(("authorization", basic));
+        }
+        body = o.body.as_bytes();
+    }
     source.metrics.inc(M::ProviderCalls);
     let timeout = config.timeout_ms.min(MAX_CALL_TIMEOUT_MS) as u32;
-    match host.http_call(&config.provider.cluster, &headers, &[], timeout) {
+    match host.http_call(&config.provider.cluster, &headers, body, timeout) {
         Ok(token) => {
             if let Some(h) = source.poller.holding.as_mut() {
                 h.call = Some(Call {
@@ -260,13 +273,22 @@ pub fn on_response(source: &mut Source, host: &impl Host, token: u32, body_size:
     let now = host.monotonic_ms();
     let header = |name| host.header(Map::CallResponse, name);
     let read_body = || host.call_response_body(body_size);
-    match provider::judge(header(":status").as_deref(), body_size, read_body) {
-        Ok(accepted) => {
-            let lifetime_s = header("cache-control")
-                .as_deref()
-                .and_then(|cc| provider::lifetime_s(cc, header("age").as_deref()));
-            succeeded(source, host, accepted, lifetime_s, now);
+    let status = header(":status");
+    let judged = match &source.config.oauth2 {
+        Some(o) => {
+            let prefix = o.prefix.as_deref();
+            provider::judge_token(status.as_deref(), body_size, read_body, &o.header, prefix)
         }
+        None => provider::judge(status.as_deref(), body_size, read_body).map(|accepted| {
+            let cache_control = header("cache-control");
+            let age = || header("age");
+            let lifetime_s = (cache_control.as_deref())
+                .and_then(|cc| provider::lifetime_s(cc, age().as_deref()));
+            (accepted, lifetime_s)
+        }),
+    };
+    match judged {
+        Ok((accepted, lifetime_s)) => succeeded(source, host, accepted, lifetime_s, now),
         Err(failure) => {
             let failure = explain(failure, call, now, source.config.timeout_ms);
             failed(source, host, failure, now);
@@ -297,7 +319,10 @@ fn succeeded(
     let mut text = String::from("fetched ");
     report::push_set(&mut text, &accepted.set);
     if let Some(s) = lifetime_s {
-        text.push_str(", max-age ");
+        text.push_str(match source.config.oauth2 {
+            Some(_) => ", expires_in ",
+            None => ", max-age ",
+        });
         push_u64(&mut text, s);
         text.push('s');
     }

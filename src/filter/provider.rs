@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use super::headers::{self, HeaderSet, Refused};
 use super::host::CallError;
 use super::json::{self, Kind, Scanner};
-use super::text::{push_quoted, push_u64};
+use super::text::{line, push_quoted, push_u64};
+use super::token;
 
 /// Largest provider body read. Bigger bodies are refused unread: the set they
 /// would yield is capped at 32 KiB anyway.
@@ -45,6 +46,14 @@ pub enum Failure {
     },
     /// Every entry was refused; the refusals, each to be counted and logged.
     AllRefused(Vec<Refused>),
+    /// A token endpoint's success that is not a usable token (token.rs).
+    Token(&'static str),
+    /// A token endpoint's error answer (RFC 6749 §5.2): its status, and its
+    /// `error` code when it has a readable one.
+    Refused {
+        status: u32,
+        code: Option<String>,
+    },
 }
 
 impl Failure {
@@ -102,6 +111,18 @@ impl Failure {
                 out.push_str(kind.noun());
                 out.push_str(", not a string");
             }
+            Failure::Token(why) => {
+                out.push_str("the token response ");
+                out.push_str(why);
+            }
+            Failure::Refused { status, code } => {
+                out.push_str("the token endpoint answered HTTP ");
+                push_u64(out, u64::from(*status));
+                if let Some(code) = code {
+                    out.push_str(", error ");
+                    push_quoted(out, code);
+                }
+            }
             Failure::AllRefused(refused) => {
                 out.push_str("all ");
                 push_u64(out, refused.len() as u64);
@@ -138,6 +159,45 @@ pub fn judge(
         return Err(Failure::AllRefused(refused));
     }
     Ok(Accepted { set, refused })
+}
+
+/// Judges a token endpoint's answer (an `oauth2` provider): the token, as
+/// `header: <prefix><access token>` (the prefix from `token_type` unless
+/// given: `bearer` in any case is `Bearer `), and its lifetime in seconds.
+/// A 4xx is the endpoint refusing, with its `error` code.
+pub fn judge_token(
+    status: Option<&[u8]>,
+    body_size: usize,
+    read_body: impl FnOnce() -> Option<Vec<u8>>,
+    header: &str,
+    prefix: Option<&str>,
+) -> Result<(Accepted, Option<u64>), Failure> {
+    let status = status.and_then(parse_status).ok_or(Failure::NoResponse)?;
+    if body_size > MAX_BODY_BYTES {
+        return Err(Failure::BodyTooLarge(body_size));
+    }
+    let body = read_body().unwrap_or_default();
+    match status {
+        200..=299 => {}
+        400..=499 => {
+            let code = token::error_code(&body);
+            return Err(Failure::Refused { status, code });
+        }
+        _ => return Err(Failure::Status(status)),
+    }
+    let t = token::parse(&body)?;
+    let mut value = match (prefix, t.token_type.as_deref()) {
+        (Some(prefix), _) => String::from(prefix),
+        (None, Some(kind)) if kind.eq_ignore_ascii_case("bearer") => String::from("Bearer "),
+        (None, Some(kind)) => line(&[kind, " "]),
+        (None, None) => return Err(Failure::Token("has no token_type; give oauth2.prefix")),
+    };
+    value.push_str(&t.access_token);
+    let (set, refused) = headers::validate(vec![(Cow::Borrowed(header), Cow::Owned(value))]);
+    if set.is_empty() {
+        return Err(Failure::AllRefused(refused));
+    }
+    Ok((Accepted { set, refused }, t.expires_in_s))
 }
 
 /// How long the provider's answer stays fresh, in seconds: its `Cache-Control`

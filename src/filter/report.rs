@@ -24,6 +24,10 @@ pub fn configuration(config: &Config) -> String {
     push_quoted(&mut text, &p.authority);
     text.push_str(", path ");
     push_path(&mut text, &p.path);
+    if let Some(o) = &config.oauth2 {
+        text.push_str(", oauth2 client "); // a client id is no secret (RFC 6749 §2.2)
+        push_quoted(&mut text, &o.client_id);
+    }
     text.push_str("; refresh every ");
     push_duration(&mut text, config.refresh_ms);
     text.push_str(", timeout ");

@@ -3,8 +3,9 @@
 //! milliseconds, so every rule is tested without a host.
 //!
 //! - After a good response, the next call is `header_cache_expiry` away, or
-//!   90% of the provider's lifetime (`max-age` less `Age`) if that is sooner,
-//!   less a random 0-20% of that. With a lifetime, the window is anchored on
+//!   90% of the provider's lifetime (`max-age` less `Age`, or an OAuth2
+//!   `expires_in`) if that is sooner, and never later than a second before
+//!   the lifetime ends, less a random 0-20% of that. With a lifetime, the window is anchored on
 //!   the absolute expiry: pods that got one shared token refresh anywhere in
 //!   the last 28% to 10% of its life, not all at once (scripts/herd.sh).
 //! - The headers expire after the lifetime when the provider sent one,
@@ -23,6 +24,10 @@ pub const REFRESH_JITTER_PERCENT: u64 = 20;
 pub const MAX_AGE_REFRESH_PERCENT: u64 = 90;
 /// Least `max-age` honoured: `max-age=0` must not make the poller spin.
 pub const MIN_MAX_AGE_MS: u64 = 1_000;
+/// With a lifetime, the refresh comes at least this long before it ends:
+/// lifetimes are whole seconds (`max-age`, `expires_in`, a JWT's `exp`), so
+/// the end may come up to a second sooner than this VM's clock says.
+pub const EXPIRY_MARGIN_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
@@ -69,7 +74,8 @@ impl Schedule {
         };
         let mut refresh = self.timing.refresh_ms;
         if max_age_s.is_some() {
-            refresh = refresh.min(ttl / 100 * MAX_AGE_REFRESH_PERCENT);
+            let latest = ttl.saturating_sub(EXPIRY_MARGIN_MS).max(MIN_MAX_AGE_MS / 2);
+            refresh = refresh.min(ttl / 100 * MAX_AGE_REFRESH_PERCENT).min(latest);
         }
         let jitter = rng.below(refresh * REFRESH_JITTER_PERCENT / 100 + 1);
         Fresh {
@@ -110,6 +116,28 @@ mod tests {
         retry_initial_ms: 1_000,
         retry_max_ms: 60_000,
     };
+
+    #[test]
+    fn a_short_lifetime_is_refreshed_a_second_before_it_ends() {
+        let mut rng = Rng::new(3);
+        let mut s = Schedule::new(T);
+        for (max_age_s, earliest, latest) in [
+            (3, 1_600, 2_000),
+            (2, 800, 1_000),
+            (1, 400, 500),
+            (0, 400, 500),
+            (100, 72_000, 90_000),
+        ] {
+            for _ in 0..200 {
+                let f = s.succeeded(0, Some(max_age_s), &mut rng);
+                assert!(
+                    (earliest..=latest).contains(&f.refresh_at_ms),
+                    "{max_age_s}s: {}",
+                    f.refresh_at_ms
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_good_response_refreshes_within_the_interval_less_jitter() {
@@ -156,7 +184,7 @@ mod tests {
         let mut s = Schedule::new(T);
         let f = s.succeeded(0, Some(0), &mut rng);
         assert_eq!(f.expires_at_ms, 1_000);
-        assert!(f.refresh_at_ms >= 720, "{}", f.refresh_at_ms);
+        assert!(f.refresh_at_ms >= 400, "{}", f.refresh_at_ms);
     }
 
     #[test]

@@ -84,7 +84,8 @@ impl Vm {
             0 => None,
             _ => host.plugin_configuration(size),
         };
-        let settings = match config::parse(bytes.as_deref().unwrap_or_default()) {
+        let settings = match config::load(bytes.as_deref().unwrap_or_default(), &host.environment())
+        {
             Ok(settings) if settings.target.response() && !cfg!(feature = "response-target") => {
                 host.log(
                     Level::Error,
@@ -313,7 +314,8 @@ impl Vm {
             match p.roots.last() {
                 Some((newest, text)) => {
                     // It parsed when it came; it still does.
-                    if let (true, Ok(config)) = (*newest != driver, config::parse(text)) {
+                    let again = || config::load(text, &host.environment());
+                    if let (true, Ok(config)) = (*newest != driver, again()) {
                         host.log(
                             Level::Info,
                             "the newest configuration's root context is gone: the one before it serves again",

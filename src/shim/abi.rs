@@ -18,9 +18,12 @@ use crate::filter::host::{CallError, Host, Level, Map, MetricKind};
 
 // Envoy's clocks, through WASI: the monotonic one (id 1) is the only one
 // proxy-wasm offers; `proxy_get_current_time_nanoseconds` is the wall clock.
+// And the VM's environment variables (`vm_config.environment_variables`).
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
     fn clock_time_get(clock_id: u32, precision: u64, time: *mut u64) -> u16;
+    fn environ_sizes_get(count: *mut usize, size: *mut usize) -> u16;
+    fn environ_get(pointers: *mut *mut u8, buffer: *mut u8) -> u16;
 }
 
 #[link(wasm_import_module = "env")]
@@ -286,6 +289,20 @@ impl Host for Abi {
 
     fn plugin_configuration(&self, size: usize) -> Option<Vec<u8>> {
         buffer(BufferType::PluginConfiguration, size)
+    }
+
+    fn environment(&self) -> Vec<u8> {
+        let (mut count, mut size) = (0, 0);
+        if unsafe { environ_sizes_get(&mut count, &mut size) } != 0 || count == 0 {
+            return Vec::new();
+        }
+        // The host writes a pointer per variable and the strings, NUL-ended.
+        let mut pointers = vec![std::ptr::null_mut::<u8>(); count];
+        let mut buffer = vec![0u8; size];
+        match unsafe { environ_get(pointers.as_mut_ptr(), buffer.as_mut_ptr()) } {
+            0 => buffer,
+            _ => Vec::new(),
+        }
     }
 
     fn log(&self, level: Level, line: &str) {

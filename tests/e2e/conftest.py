@@ -1,6 +1,7 @@
 import pytest
 
 from harness.envoy import Envoy, bootstrap, wasm_filter
+from harness.idp import IdentityProvider
 from harness.servers import Answer, Provider, Upstream
 
 
@@ -18,7 +19,9 @@ def no_provider_value_in_any_envoy_log():
     yield
     if not Envoy.started:
         return  # a selection of tests that starts no Envoy (say -k artifact)
-    secrets = {v for v in Answer.offered if credential_like(v)}
+    # Every header value a provider offered, and every client secret and
+    # token the test IdP saw or issued.
+    secrets = {v for v in Answer.offered | set(IdentityProvider.offered) if credential_like(v)}
     leaks = []
     for envoy in Envoy.started:
         if not envoy.log_path.exists():

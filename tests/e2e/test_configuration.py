@@ -36,7 +36,7 @@ BAD = [
     ('{"cluster": "x"}', 'unknown field "cluster"; the fields are header_providing_service_cluster, '
      "header_providing_service_authority, header_providing_service_path, header_cache_expiry, "
      "header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, on_missing, "
-     "deny_status, wait_timeout, static_headers, destinations, target, providers"),
+     "deny_status, wait_timeout, static_headers, static_headers_env, oauth2, destinations, target, providers"),
     ('{"overwrite": true, "overwrite": false}', "overwrite: is given more than once"),
     # header_providing_service_cluster
     (f'{{"{CLUSTER}": 8080}}', f"{CLUSTER}: must be a string naming an Envoy cluster, found a number"),

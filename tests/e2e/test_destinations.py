@@ -312,7 +312,7 @@ def test_a_header_both_providers_give_keeps_the_first_providers_value(routed_env
 FIELDS_IN_A_PROVIDER = (
     "header_providing_service_cluster, header_providing_service_authority, header_providing_service_path, "
     "header_cache_expiry, header_providing_service_timeout, overwrite, retry_initial, retry_max, max_stale, "
-    "on_missing, deny_status, wait_timeout, static_headers, destinations, name")
+    "on_missing, deny_status, wait_timeout, static_headers, static_headers_env, oauth2, destinations, name")
 FIELDS_AT_THE_TOP = FIELDS_IN_A_PROVIDER.removesuffix(", name") + ", target, providers"
 NOT_A_DESTINATION = 'is not a cluster name, a host or "*." and a domain'
 NEVER_MATCHES = "never matches; name a ServiceEntry host instead"
