@@ -604,21 +604,22 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
         header: "authorization".into(),
         ..OAuth2::default()
     };
-    let mut seen = [false; OAUTH2_FIELDS.len()];
+    let mut seen = 0u16; // bit i: OAUTH2_FIELDS[i] was given
     let mut members = s.object().map_err(|e| in_field(OAUTH2, e))?;
     while let Some(key) = s.next_key(&mut members).map_err(|e| in_field(OAUTH2, e))? {
-        let at = OAUTH2_FIELDS.iter().position(|f| short(f) == key);
-        let (Some(&field), Some(seen)) = (
-            at.and_then(|i| OAUTH2_FIELDS.get(i)),
-            at.and_then(|i| seen.get_mut(i)),
-        ) else {
+        let Some((i, &field)) = OAUTH2_FIELDS
+            .iter()
+            .enumerate()
+            .find(|(_, f)| short(f) == key)
+        else {
             let names: Vec<&str> = OAUTH2_FIELDS.iter().map(short).collect();
             return Err(unknown_field(OAUTH2, &key, &names));
         };
-        if std::mem::replace(seen, true) {
+        if seen & 1 << i != 0 {
             return Err(Error::new(field, "is given more than once"));
         }
-        match at {
+        seen |= 1 << i;
+        match Some(i) {
             Some(0) => o.client_id = text(s, field, false)?,
             Some(1) => {
                 let name = string_field(s, field, "must be a string")?;
@@ -992,7 +993,12 @@ fn unknown_field(field: &'static str, key: &str, names: &[&str]) -> Error {
         }
         None => {
             problem.push_str("; the fields are ");
-            problem.push_str(&names.join(", "));
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    problem.push_str(", ");
+                }
+                problem.push_str(name);
+            }
         }
     }
     Error::of(field, problem)

@@ -296,13 +296,19 @@ impl Host for Abi {
         if unsafe { environ_sizes_get(&mut count, &mut size) } != 0 || count == 0 {
             return Vec::new();
         }
-        // The host writes a pointer per variable and the strings, NUL-ended.
-        let mut pointers = vec![std::ptr::null_mut::<u8>(); count];
-        let mut buffer = vec![0u8; size];
-        match unsafe { environ_get(pointers.as_mut_ptr(), buffer.as_mut_ptr()) } {
-            0 => buffer,
-            _ => Vec::new(),
+        // The host writes a pointer per variable, then the strings, NUL-ended:
+        // one buffer for both, the pointers first, zeroed after, which the
+        // reader (environ.rs) skips as empty entries.
+        let pointers = count * std::mem::size_of::<*mut u8>();
+        let mut buffer = vec![0u8; pointers + size];
+        let base = buffer.as_mut_ptr();
+        if unsafe { environ_get(base.cast(), base.wrapping_add(pointers)) } != 0 {
+            return Vec::new();
         }
+        if let Some(area) = buffer.get_mut(..pointers) {
+            area.fill(0);
+        }
+        buffer
     }
 
     fn log(&self, level: Level, line: &str) {
