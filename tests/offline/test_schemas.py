@@ -20,7 +20,7 @@ def test_every_rendered_object_passes_its_schema(overlay):
 
 def test_every_kind_that_ships_is_checked():
     kinds = {o["kind"] for overlay in RENDERINGS for o in render(overlay)}
-    assert kinds == {"ConfigMap", "Deployment", "EnvoyFilter", "WasmPlugin", "ServiceEntry", "DestinationRule"}
+    assert kinds == {"ConfigMap", "Deployment", "Secret", "EnvoyFilter", "WasmPlugin", "ServiceEntry", "DestinationRule"}
 
 
 def pop(obj: dict, key: str):
