@@ -428,12 +428,13 @@ fn read_object(
             at.and_then(|i| FIELDS.get(i)),
             at.and_then(|i| seen.get_mut(i)),
         ) else {
-            let names = FIELDS.iter().filter(|&&(_, f)| allowed(f, in_list));
-            return Err(unknown_field(
-                "",
-                &key,
-                &names.map(|f| f.0).collect::<Vec<_>>(),
-            ));
+            let mut names = Vec::new();
+            for &(name, f) in &FIELDS {
+                if allowed(f, in_list) {
+                    names.push(name);
+                }
+            }
+            return Err(unknown_field("", &key, &names));
         };
         if std::mem::replace(seen, true) {
             return Err(Error::new(name, "is given more than once"));
@@ -612,7 +613,10 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
             .enumerate()
             .find(|(_, f)| short(f) == key)
         else {
-            let names: Vec<&str> = OAUTH2_FIELDS.iter().map(short).collect();
+            let mut names = Vec::new();
+            for field in &OAUTH2_FIELDS {
+                names.push(short(field));
+            }
             return Err(unknown_field(OAUTH2, &key, &names));
         };
         if seen & 1 << i != 0 {
@@ -626,7 +630,14 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
                 env_name(&name, field)?;
                 o.client_secret_env = name;
             }
-            Some(2) => o.basic_auth = choice(s, field, &[("basic", true), ("body", false)])?,
+            Some(2) => {
+                let how = string_field(s, field, "must be \"basic\" or \"body\"")?;
+                o.basic_auth = match how.as_str() {
+                    "basic" => true,
+                    "body" => false,
+                    _ => return Err(with_value(field, &how, "is not \"basic\" or \"body\"")),
+                };
+            }
             Some(3) => o.scopes = scopes(s, field)?,
             Some(4) => o.audience = Some(text(s, field, false)?),
             Some(5) => o.resource = Some(text(s, field, false)?),
@@ -655,10 +666,12 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
     // The grant without the client's credentials: what it asks for.
     let mut grant = String::new();
     form::push_pair(&mut grant, "grant_type", "client_credentials");
-    if !o.scopes.is_empty() {
-        form::push_pair(&mut grant, "scope", &o.scopes.join(" "));
+    for (i, scope) in o.scopes.iter().enumerate() {
+        // Space-separated, a space form-encoded as '+'.
+        grant.push_str(if i == 0 { "&scope=" } else { "+" });
+        form::push_encoded(&mut grant, scope);
     }
-    for (name, value) in [("audience", &o.audience), ("resource", &o.resource)] {
+    for (name, value) in [("audience", &o.audience), ("resource", &o.resource)].iter() {
         if let Some(value) = value {
             form::push_pair(&mut grant, name, value);
         }
@@ -1525,7 +1538,7 @@ mod tests {
             (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a"}}}}"#), env, "oauth2.client_secret_env: is missing"),
             (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a", "client_secret": "x"}}}}"#), env,
              r#"oauth2: unknown field "client_secret"; the fields are client_id, client_secret_env, client_auth, scopes, audience, resource, params, header, prefix"#),
-            (oauth(r#", "client_auth": "jwt""#), env, r#"oauth2.client_auth: "jwt" is not one of "basic", "body""#),
+            (oauth(r#", "client_auth": "jwt""#), env, r#"oauth2.client_auth: "jwt" is not "basic" or "body""#),
             (oauth(r#", "scopes": ["a b"]"#), env, r#"oauth2.scopes: "a b" is not a scope token"#),
             (oauth(r#", "params": {"scope": "x"}"#), env, r#"oauth2.params: "scope" is sent by the filter itself"#),
             (oauth(r#", "params": {"grant_type": "x"}"#), env, r#"oauth2.params: "grant_type" is sent by the filter itself"#),
