@@ -89,16 +89,14 @@ pub struct OAuth2 {
     pub client_secret_env: String,
     /// `client_auth: basic` (the default): HTTP Basic; else in the body.
     pub basic_auth: bool,
-    pub scopes: Vec<String>,
-    pub audience: Option<String>,
-    pub resource: Option<String>,
-    pub params: Vec<(String, String)>,
     /// The header the token goes in, lower-cased.
     pub header: String,
     /// Put before the token; `None`: from the answer's `token_type`.
     pub prefix: Option<String>,
-    /// The token request's form body without the client's credentials: it
-    /// tells two grants apart in the shared-data key.
+    /// The token request's form body without the client's credentials, in
+    /// the configuration's order: `grant_type`, and `scope`, `audience`,
+    /// `resource` and `params` as given. It tells two grants apart in the
+    /// shared-data key.
     pub grant: String,
     /// Set by `resolve`, from the secret: never logged. The whole form body,
     /// and `Basic ...` for `client_auth: basic`.
@@ -603,6 +601,7 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
     let mut o = OAuth2 {
         basic_auth: true,
         header: "authorization".into(),
+        grant: "grant_type=client_credentials".into(),
         ..OAuth2::default()
     };
     let mut seen = 0u16; // bit i: OAUTH2_FIELDS[i] was given
@@ -638,13 +637,13 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
                     _ => return Err(with_value(field, &how, "is not \"basic\" or \"body\"")),
                 };
             }
-            Some(3) => o.scopes = scopes(s, field)?,
-            Some(4) => o.audience = Some(text(s, field, false)?),
-            Some(5) => o.resource = Some(text(s, field, false)?),
+            Some(3) => scopes(s, field, &mut o.grant)?,
+            Some(4) => form::push_pair(&mut o.grant, "audience", &text(s, field, false)?),
+            Some(5) => form::push_pair(&mut o.grant, "resource", &text(s, field, false)?),
             Some(6) => {
-                o.params = string_map(s, field)?;
-                for (name, _) in &o.params {
-                    param_name(name, field)?;
+                for (name, value) in string_map(s, field)? {
+                    param_name(&name, field)?;
+                    form::push_pair(&mut o.grant, &name, &value);
                 }
             }
             Some(7) => {
@@ -663,23 +662,6 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
     if let Some((_, field)) = missing.iter().find(|m| m.0) {
         return Err(Error::new(field, "is missing"));
     }
-    // The grant without the client's credentials: what it asks for.
-    let mut grant = String::new();
-    form::push_pair(&mut grant, "grant_type", "client_credentials");
-    for (i, scope) in o.scopes.iter().enumerate() {
-        // Space-separated, a space form-encoded as '+'.
-        grant.push_str(if i == 0 { "&scope=" } else { "+" });
-        form::push_encoded(&mut grant, scope);
-    }
-    for (name, value) in [("audience", &o.audience), ("resource", &o.resource)].iter() {
-        if let Some(value) = value {
-            form::push_pair(&mut grant, name, value);
-        }
-    }
-    for (name, value) in &o.params {
-        form::push_pair(&mut grant, name, value);
-    }
-    o.grant = grant;
     Ok(o)
 }
 
@@ -695,20 +677,23 @@ fn text(s: &mut Scanner, field: &'static str, empty_ok: bool) -> Result<String, 
     Ok(value)
 }
 
-/// `scopes`: scope tokens (RFC 6749 §3.3), sent space-separated.
-fn scopes(s: &mut Scanner, field: &'static str) -> Result<Vec<String>, Error> {
+/// `scopes`: scope tokens (RFC 6749 §3.3), added to `grant` as one
+/// space-separated `scope` (a space form-encoded as `+`).
+fn scopes(s: &mut Scanner, field: &'static str, grant: &mut String) -> Result<(), Error> {
     expect(s, field, Kind::Array, "must be an array of strings")?;
     let mut items = s.array().map_err(|e| in_field(field, e))?;
-    let mut scopes = Vec::new();
+    let mut first = true;
     while s.next_item(&mut items).map_err(|e| in_field(field, e))? {
         let scope = string_field(s, field, "must be an array of strings")?;
         let token = |b: &u8| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e);
         if scope.is_empty() || !scope.as_bytes().iter().all(token) {
             return Err(with_value(field, &scope, "is not a scope token"));
         }
-        scopes.push(scope);
+        grant.push_str(if first { "&scope=" } else { "+" });
+        form::push_encoded(grant, &scope);
+        first = false;
     }
-    Ok(scopes)
+    Ok(())
 }
 
 /// An object of string to string.
