@@ -9,7 +9,7 @@ use super::destination::{self, Destinations};
 use super::duration;
 use super::environ;
 use super::form;
-use super::headers::{self, HeaderSet};
+use super::headers::{self, HeaderSet, Refusal};
 use super::json::{self, Kind, Scanner};
 use super::policy::{OnMissing, Target};
 use super::schedule::Timing;
@@ -356,25 +356,23 @@ fn resolve(config: &mut Config, environ: &[u8]) -> Result<(), Error> {
     };
     if !config.static_headers_env.is_empty() {
         let field = STATIC_HEADERS_ENV;
-        let own = |(n, v): (&str, &str)| (Cow::Owned(n.into()), Cow::Owned(v.into()));
-        let mut entries: Vec<(Cow<str>, Cow<str>)> =
-            config.static_headers.iter().map(own).collect();
+        let mut entries: Vec<(Cow<str>, Cow<str>)> = Vec::new();
+        for (name, value) in config.static_headers.iter() {
+            entries.push((Cow::Borrowed(name), Cow::Borrowed(value)));
+        }
         for (name, var) in &config.static_headers_env {
-            if config
-                .static_headers
-                .names()
-                .any(|n| n.eq_ignore_ascii_case(name))
-            {
-                return Err(with_value(field, name, "is also in static_headers"));
-            }
             entries.push((
                 Cow::Borrowed(name.as_str()),
                 Cow::Borrowed(variable(var, field)?),
             ));
         }
+        // Validated together: a name in both is refused as given again.
         let (set, refused) = headers::validate(entries);
         if let Some(r) = refused.first() {
-            let problem = line(&["is refused: ", r.why.reason()]);
+            let problem = match r.why {
+                Refusal::Replaced => String::from("is also in static_headers"),
+                why => line(&["is refused: ", why.reason()]),
+            };
             return Err(with_value(field, &r.name, &problem));
         }
         config.static_headers = set;
