@@ -639,9 +639,9 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
             Some(4) => form::push_pair(&mut o.grant, "audience", &text(s, field, false)?),
             Some(5) => form::push_pair(&mut o.grant, "resource", &text(s, field, false)?),
             Some(6) => {
-                for (name, value) in string_map(s, field)? {
-                    param_name(&name, field)?;
-                    form::push_pair(&mut o.grant, &name, &value);
+                for (name, value) in &string_map(s, field)? {
+                    param_name(name, field)?;
+                    form::push_pair(&mut o.grant, name, value);
                 }
             }
             Some(7) => {
