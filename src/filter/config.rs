@@ -323,6 +323,12 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
     if listed.is_empty() {
         listed.push(top);
     }
+    // A token or an environment secret must never go back to clients.
+    let secret = |c: &Config| c.oauth2.is_some() || !c.static_headers_env.is_empty();
+    if target.response() && listed.iter().any(secret) {
+        let problem = "responses cannot get oauth2 tokens or static_headers_env values: they would go to clients";
+        return Err(Error::new(TARGET, problem));
+    }
     let settings = Settings {
         providers: listed,
         target,
@@ -650,7 +656,13 @@ fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
                     with_value(field, &name, &line(&["is refused: ", why.reason()]))
                 })?;
             }
-            _ => o.prefix = Some(text(s, field, true)?),
+            _ => {
+                let prefix = text(s, field, true)?;
+                if prefix.starts_with([' ', '\t']) {
+                    return Err(Error::new(field, "must not start with white space"));
+                }
+                o.prefix = Some(prefix);
+            }
         }
     }
     let missing = [
@@ -717,11 +729,10 @@ fn env_name(name: &str, field: &'static str) -> Result<(), Error> {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
     {
-        return Err(with_value(
-            field,
-            name,
-            "is not an environment variable name",
-        ));
+        // Not quoted: what was put here by mistake may be the secret itself.
+        let problem =
+            "is not an environment variable name (letters, digits and '_', not a digit first)";
+        return Err(Error::new(field, problem));
     }
     Ok(())
 }
@@ -1530,7 +1541,7 @@ mod tests {
             (r#"{"oauth2": {"client_id": "a", "client_secret_env": "S"}}"#.into(), env,
              r#"header_providing_service_path: is needed with oauth2: the token endpoint's path"#),
             (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a", "client_secret_env": "1X"}}}}"#), env,
-             r#"oauth2.client_secret_env: "1X" is not an environment variable name"#),
+             "oauth2.client_secret_env: is not an environment variable name (letters, digits and '_', not a digit first)"),
             (r#"{"static_headers_env": {"x-key": "NOPE"}}"#.into(), env,
              r#"static_headers_env: the environment variable "NOPE" is not set, or empty"#),
             (r#"{"static_headers_env": {"x-key": "BAD"}}"#.into(), env,
@@ -1538,7 +1549,12 @@ mod tests {
             (r#"{"static_headers": {"X-Key": "1"}, "static_headers_env": {"x-key": "SECRET"}}"#.into(), env,
              r#"static_headers_env: "x-key" is also in static_headers"#),
             (r#"{"static_headers_env": {"x-key": "A=B"}}"#.into(), env,
-             r#"static_headers_env: "A=B" is not an environment variable name"#),
+             "static_headers_env: is not an environment variable name (letters, digits and '_', not a digit first)"),
+            (oauth(r#", "prefix": " Bearer""#), env, "oauth2.prefix: must not start with white space"),
+            (format!(r#"{{"target": "both", {IDP}, "oauth2": {{"client_id": "a", "client_secret_env": "SECRET"}}}}"#), env,
+             "target: responses cannot get oauth2 tokens or static_headers_env values: they would go to clients"),
+            (r#"{"target": "response", "static_headers_env": {"x-k": "SECRET"}}"#.into(), env,
+             "target: responses cannot get oauth2 tokens or static_headers_env values: they would go to clients"),
             (r#"{"providers": [{"name": "a"}, {"name": "b", "static_headers_env": {"x-k": "NOPE"}}]}"#.into(), env,
              r#"providers[1].static_headers_env: the environment variable "NOPE" is not set, or empty"#),
         ];

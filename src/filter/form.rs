@@ -22,12 +22,13 @@ pub fn push_encoded(out: &mut String, value: &str) {
     }
 }
 
-/// Appends `&name=value` (no `&` for the first pair), the value encoded.
+/// Appends `&name=value` (no `&` for the first pair), both encoded: a
+/// name from the configuration (`params`) cannot add a pair of its own.
 pub fn push_pair(out: &mut String, name: &str, value: &str) {
     if !out.is_empty() {
         out.push('&');
     }
-    out.push_str(name);
+    push_encoded(out, name);
     out.push('=');
     push_encoded(out, value);
 }
@@ -101,6 +102,13 @@ mod tests {
             body,
             "grant_type=client_credentials&scope=read+write&resource=https%3A%2F%2Fapi.example.com%2Fv1%3Fx%3D1"
         );
+    }
+
+    #[test]
+    fn a_name_is_encoded_too() {
+        let mut body = String::new();
+        push_pair(&mut body, "a&grant_type", "password");
+        assert_eq!(body, "a%26grant_type=password");
     }
 
     #[test]

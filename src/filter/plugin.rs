@@ -85,7 +85,21 @@ impl Plugin {
         for config in settings.providers {
             // A grant's client and what it asks for are part of who the provider is.
             let who = match &config.oauth2 {
-                Some(o) => line(&[&config.name, "\n", &o.client_id, "\n", &o.grant]),
+                Some(o) => {
+                    // And where its token goes; the secret's variable, so
+                    // that a VM with a new secret does not inherit the
+                    // lease of one still trying the old (its name only).
+                    let prefix = o.prefix.as_deref().map_or("\0", |p| p);
+                    let parts = [&config.name, "\n", &o.client_id, "\n", &o.grant, "\n"];
+                    line(&[
+                        &line(&parts),
+                        &o.header,
+                        "\n",
+                        prefix,
+                        "\n",
+                        &o.client_secret_env,
+                    ])
+                }
                 None => config.name.clone(),
             };
             let key = config.provider.shared_data_key(&self.name, &who);

@@ -122,34 +122,40 @@ fn seconds(number: &str) -> u64 {
         .position(|&c| c == b'e' || c == b'E')
         .unwrap_or(b.len());
     let (mantissa, exponent) = b.split_at(exp_at);
-    let exponent = exponent.iter().fold(0i64, |n, &c| match c {
-        b'0'..=b'9' => (n * 10 + i64::from(c - b'0')).min(1_000),
-        _ => n,
-    });
-    let exponent = if exponent_negative(b, exp_at) {
-        -exponent
-    } else {
-        exponent
-    };
+    // The body is at most 64 KiB, so no exponent that matters is longer.
+    let mut shift = 0i64;
+    for &c in exponent.iter().filter(|c| c.is_ascii_digit()) {
+        shift = (shift * 10 + i64::from(c - b'0')).min(1_000_000);
+    }
+    if exponent.get(1) == Some(&b'-') {
+        shift = -shift;
+    }
     let point = mantissa
         .iter()
         .position(|&c| c == b'.')
         .unwrap_or(mantissa.len());
-    // The digits left of the point once the exponent has moved it.
-    let keep = point as i64 + exponent;
-    let digits = mantissa.iter().filter(|c| c.is_ascii_digit());
-    let mut whole = 0u64;
-    for (i, &d) in digits.chain(std::iter::repeat(&b'0')).enumerate() {
-        if i as i64 >= keep.min(40) {
+    // The digits left of the point once the exponent has moved it; leading
+    // zeros, on either side of the point, count for nothing; more than 20
+    // significant digits overflow a u64.
+    let mut keep = point as i64 + shift;
+    let (mut whole, mut taken, mut significant) = (0u64, 0i64, false);
+    for &c in mantissa.iter().filter(|c| c.is_ascii_digit()) {
+        if !significant && c == b'0' {
+            keep -= 1;
+            continue;
+        }
+        significant = true;
+        if taken >= keep.min(21) {
             break;
         }
-        whole = whole.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+        whole = whole.saturating_mul(10).saturating_add(u64::from(c - b'0'));
+        taken += 1;
+    }
+    while taken < keep.min(21) {
+        whole = whole.saturating_mul(10);
+        taken += 1;
     }
     whole
-}
-
-fn exponent_negative(b: &[u8], exp_at: usize) -> bool {
-    b.get(exp_at + 1) == Some(&b'-')
 }
 
 #[cfg(test)]
@@ -198,9 +204,13 @@ mod tests {
             ("1.5", 1),
             ("99999999999999999999999", u64::MAX),
             ("1e400", u64::MAX),
+            ("0.00000000000000000000000000000000000000001e45", 10_000),
+            ("10000", 10_000),
         ] {
             assert_eq!(lifetime(n).unwrap(), Some(s), "{n}");
         }
+        let one = format!("1{}e-1004", "0".repeat(1004));
+        assert_eq!(lifetime(&one).unwrap(), Some(1), "{one}");
         for n in ["0", "0.5", "-1", "-3600", "1e-3", "0e5"] {
             assert!(lifetime(n).is_err(), "{n}");
         }
