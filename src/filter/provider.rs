@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::headers::{self, HeaderSet, Refused};
 use super::host::CallError;
-use super::json::{self, Kind, Scanner};
+use super::json::{self, Kind, Members, Scanner};
 use super::text::{line, push_quoted, push_u64};
 use super::token;
 
@@ -252,8 +252,9 @@ fn parse_status(text: &[u8]) -> Option<u32> {
 /// One member of the provider's object: a header name and value as sent.
 type Entry<'a> = (Cow<'a, str>, Cow<'a, str>);
 
-/// The body's members, all of which must be strings.
-fn flat_object(body: &[u8]) -> Result<Vec<Entry<'_>>, Failure> {
+/// A body that must be a JSON object: the scanner inside it, for its
+/// members (a provider's headers, a token endpoint's answer).
+pub fn object_body(body: &[u8]) -> Result<(Scanner<'_>, Members), Failure> {
     let mut s = Scanner::new(body).map_err(Failure::NotJson)?;
     if s.is_blank() {
         return Err(Failure::EmptyBody);
@@ -262,7 +263,13 @@ fn flat_object(body: &[u8]) -> Result<Vec<Entry<'_>>, Failure> {
         Kind::Object => {}
         other => return Err(Failure::NotObject(other)),
     }
-    let mut members = s.object().map_err(Failure::NotJson)?;
+    let members = s.object().map_err(Failure::NotJson)?;
+    Ok((s, members))
+}
+
+/// The body's members, all of which must be strings.
+fn flat_object(body: &[u8]) -> Result<Vec<Entry<'_>>, Failure> {
+    let (mut s, mut members) = object_body(body)?;
     let mut entries = Vec::new();
     while let Some(name) = s.next_key(&mut members).map_err(Failure::NotJson)? {
         match s.kind().map_err(Failure::NotJson)? {

@@ -3,8 +3,8 @@
 //! failure. Any other member, of any type and in any order, is skipped;
 //! a member this reads, given twice, is refused.
 
-use super::json::{Kind, Scanner};
-use super::provider::Failure;
+use super::json::Kind;
+use super::provider::{self, Failure};
 
 /// A successful answer, as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,16 +77,8 @@ enum Member {
 
 /// The members `MEMBERS` names, from a JSON object body.
 fn members(body: &[u8]) -> Result<[Option<Member>; 4], Failure> {
-    let mut s = Scanner::new(body).map_err(Failure::NotJson)?;
-    if s.is_blank() {
-        return Err(Failure::EmptyBody);
-    }
-    match s.kind().map_err(Failure::NotJson)? {
-        Kind::Object => {}
-        other => return Err(Failure::NotObject(other)),
-    }
+    let (mut s, mut object) = provider::object_body(body)?;
     let mut found = [None, None, None, None];
-    let mut object = s.object().map_err(Failure::NotJson)?;
     while let Some(name) = s.next_key(&mut object).map_err(Failure::NotJson)? {
         let Some(slot) = MEMBERS
             .iter()
