@@ -18,28 +18,44 @@ use super::source::Source;
 /// is not for the provider's destinations.
 pub type Decisions = [Option<Decision>; MAX_PROVIDERS];
 
-/// Whether the request, routed to `cluster` (read only for a plugin with
-/// `destinations`), is for `source`'s destinations.
-pub fn in_scope(source: &Source, cluster: Option<&[u8]>) -> bool {
-    match &source.config.destinations {
-        None => true,
-        Some(d) => cluster.is_some_and(|c| d.matches(c)),
+/// The providers a request routed to `cluster` (read only for a plugin
+/// with `destinations`) is for: bit `i` for provider `i`. Computed once per
+/// request (and again for a held one as it is released); what follows
+/// looks at these providers only.
+pub fn scope(plugin: &Plugin, cluster: Option<&[u8]>) -> u16 {
+    let mut scope = 0;
+    for (i, source) in plugin.sources.iter().enumerate() {
+        let wanted = match &source.config.destinations {
+            None => true,
+            Some(d) => cluster.is_some_and(|c| d.matches(c)),
+        };
+        scope |= u16::from(wanted) << i;
     }
+    scope
 }
 
-/// What each provider in scope decides, given what it has (`available`, in
-/// the plugin's order). `held_for`: how long a held request has waited.
+/// Every provider: what the held queue looks at, its requests going to
+/// various clusters.
+pub const EVERY_PROVIDER: u16 = u16::MAX;
+
+/// Whether provider `i` is in `scope`.
+pub fn has(scope: u16, i: usize) -> bool {
+    scope >> i & 1 != 0
+}
+
+/// What each provider in `scope` decides, given what it has (`available`,
+/// in the plugin's order). `held_for`: how long a held request has waited.
 /// Counts the providers the request is not for.
 pub fn decide(
     plugin: &Plugin,
-    cluster: Option<&[u8]>,
+    scope: u16,
     available: &[Availability],
     held_for: Option<u64>,
 ) -> Decisions {
     let mut decisions = [None; MAX_PROVIDERS];
     let each = plugin.sources.iter().zip(available).zip(&mut decisions);
-    for ((source, &available), decision) in each {
-        if !in_scope(source, cluster) {
+    for (i, ((source, &available), decision)) in each.enumerate() {
+        if !has(scope, i) {
             if held_for.is_none() {
                 source.metrics.inc(M::RequestsOutOfScope); // once, as it arrives
             }
@@ -55,10 +71,18 @@ pub fn decide(
     decisions
 }
 
-/// What each provider of `plugin` has to add now, in order.
-pub fn availability(plugin: &Plugin, host: &impl Host) -> [Availability; MAX_PROVIDERS] {
+/// What each provider of `plugin` in `scope` has to add now, in order (the
+/// others are never looked at: this may read the clock or shared data).
+pub fn availability(
+    plugin: &Plugin,
+    host: &impl Host,
+    scope: u16,
+) -> [Availability; MAX_PROVIDERS] {
     let mut available = [Availability::Ready; MAX_PROVIDERS];
-    for (source, a) in plugin.sources.iter().zip(&mut available) {
+    for (i, (source, a)) in plugin.sources.iter().zip(&mut available).enumerate() {
+        if !has(scope, i) {
+            continue;
+        }
         let max_stale = source.config.max_stale_ms;
         *a = source.copy.availability(host, max_stale, &source.lease_key);
     }

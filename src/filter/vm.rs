@@ -28,7 +28,9 @@ use super::plugin::Plugin;
 use super::policy::{combine, Availability, Combined, Decision};
 use super::poller;
 use super::report;
-use super::request::{apply, availability, carry_out, decide, in_scope, Decisions};
+use super::request::{
+    self, apply, availability, carry_out, decide, has, Decisions, EVERY_PROVIDER,
+};
 use super::text::{line, push_quoted};
 
 /// Longest time between two ticks of a driving root context: how stale this
@@ -199,24 +201,18 @@ impl Vm {
             self.unattributed(host);
             return Verdict::Continue;
         };
-        for source in &mut plugin.sources {
-            if source.copy.record().is_none() {
+        let scope = scope_of(plugin, host);
+        for (i, source) in plugin.sources.iter_mut().enumerate() {
+            if has(scope, i) && source.copy.record().is_none() {
                 source.sync(host); // headers may have arrived since the last tick
             }
         }
-        let cluster = cluster(plugin, host);
-        let decisions = decide(
-            plugin,
-            cluster.as_deref(),
-            &availability(plugin, host),
-            None,
-        );
+        let available = availability(plugin, host, scope);
+        let decisions = decide(plugin, scope, &available, None);
         let combined = combine(&decisions);
         if combined != Combined::Hold {
             return carry_out(plugin, host, &decisions, combined, false);
         }
-        let scope = (plugin.sources.iter().zip(&decisions).enumerate())
-            .fold(0, |scope, (i, (_, d))| scope | u16::from(d.is_some()) << i);
         let entry = Entry {
             context_id,
             slot: plugin.slot,
@@ -251,12 +247,11 @@ impl Vm {
             return Verdict::Continue;
         };
         if plugin.target.response() {
-            let cluster = cluster(plugin, host);
-            let available = availability(plugin, host);
+            let scope = scope_of(plugin, host);
+            let available = availability(plugin, host, scope);
             let mut decisions: Decisions = [None; MAX_PROVIDERS];
-            let each = plugin.sources.iter().zip(&available).zip(&mut decisions);
-            for ((source, a), d) in each {
-                if in_scope(source, cluster.as_deref()) {
+            for (i, (a, d)) in available.iter().zip(&mut decisions).enumerate() {
+                if has(scope, i) {
                     *d = Some(match a {
                         Availability::Ready => Decision::Apply,
                         _ => Decision::Continue,
@@ -356,7 +351,8 @@ impl Vm {
             self.next_sweep_ms = now + SWEEP_MS;
         }
         for plugin in &self.plugins {
-            let available = availability(plugin, host); // once per plugin, not per request
+            // Once per plugin, not per request.
+            let available = availability(plugin, host, EVERY_PROVIDER);
             self.held.retain(|e| {
                 if e.slot != plugin.slot || release(plugin, host, e, &available, now) {
                     return e.slot != plugin.slot;
@@ -434,10 +430,9 @@ fn release(
     if plugin.scoped && !alive(plugin, host, e) {
         return true;
     }
-    let cluster = cluster(plugin, host);
     let decisions = decide(
         plugin,
-        cluster.as_deref(),
+        scope_of(plugin, host),
         available,
         Some(now - e.since_ms),
     );
@@ -467,7 +462,7 @@ fn alive(plugin: &Plugin, host: &impl Host, e: &Entry) -> bool {
 /// Counts `metric` for the providers in `scope` (bit `i` for provider `i`).
 fn count(plugin: &Plugin, scope: u16, metric: M) {
     for (i, source) in plugin.sources.iter().enumerate() {
-        if scope >> i & 1 != 0 {
+        if has(scope, i) {
             source.metrics.inc(metric);
         }
     }
@@ -480,6 +475,11 @@ fn count(plugin: &Plugin, scope: u16, metric: M) {
 fn cluster(plugin: &Plugin, host: &impl Host) -> Option<Vec<u8>> {
     let cluster = plugin.scoped.then(|| host.property(CLUSTER_PROPERTY));
     cluster.flatten()
+}
+
+/// The providers the effective stream is for (request.rs `scope`).
+fn scope_of(plugin: &Plugin, host: &impl Host) -> u16 {
+    request::scope(plugin, cluster(plugin, host).as_deref())
 }
 
 /// `xds.cluster_name`, as a property path: its segments separated by NUL.
