@@ -322,3 +322,16 @@ def validate(workdir: Path, config: dict) -> subprocess.CompletedProcess:
     path.write_text(json.dumps(config))
     return subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "--disable-hot-restart",
                            "-l", "info"], capture_output=True, text=True, timeout=60)
+
+
+def assert_configuration_refused(workdir: Path, configuration, message: str):
+    """`envoy --mode validate` with the filter configured by `configuration`
+    fails, with exactly one line of the filter's, ending in `message`, and
+    Envoy refusing the plugin."""
+    result = validate(workdir, bootstrap(1, 2, [wasm_filter(configuration)]))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    lines = [line for line in output.splitlines() if "invalid configuration" in line]
+    assert len(lines) == 1, lines  # one line, naming the field and the problem
+    assert lines[0].endswith(f"wasm log header_augmenter header_augmenter: invalid configuration: {message}"), lines[0]
+    assert "Unable to create Wasm plugin header_augmenter" in output

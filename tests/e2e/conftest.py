@@ -32,14 +32,25 @@ def no_provider_value_in_any_envoy_log():
     assert secrets, "the check saw no provider value: it would pass whatever the logs held"
 
 
-@pytest.fixture
-def provider():
+def serving_provider():
+    """A provider double, stopped after the test (which may have stopped it already)."""
     p = Provider()
     yield p
     try:
         p.stop()
     except OSError:
         pass
+
+
+@pytest.fixture
+def provider():
+    yield from serving_provider()
+
+
+@pytest.fixture
+def partner():
+    """A second provider, for a plugin with two."""
+    yield from serving_provider()
 
 
 @pytest.fixture
