@@ -2,8 +2,8 @@
 concurrency, through outages, `max-age`, and reloads."""
 
 import json
-import threading
 import re
+import threading
 import time
 
 import pytest
