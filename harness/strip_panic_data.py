@@ -1,0 +1,282 @@
+"""Drops the panic locations a built module no longer uses, in place.
+
+    python3 -m harness.strip_panic_data MODULE.wasm
+
+Every place Rust code may panic (a bounds check in std, a `RefCell` borrow)
+has a `core::panic::Location` in the module's data: a pointer to its source
+file's path, the path's length, a line and a column, 16 bytes. scripts/build.sh
+snips every panicking function (wasm-snip) and wasm-opt then drops the calls
+that passed those locations, but not the data: the linker laid it out before,
+and no wasm tool knows which bytes of a data segment are still read.
+
+This finds them: a 16-byte record (pointer, length, line, column) whose
+pointer is to a printable `*.rs` path of exactly that length. A location is
+dropped only when nothing refers to any of its bytes: no constant or load and
+store offset in the code, no global's initial value, no pointer-sized word in
+the rest of the data. A path is dropped when only dropped locations point at
+it and no code refers to it. Nothing else is touched. Dropped bytes become
+zero, which the fresh linear memory holds anyway, and each data segment is
+split around long runs of zeros so they cost nothing in the file.
+
+Fails, rather than guessing, on anything it cannot read (a passive data
+segment, an instruction it does not know).
+"""
+
+import bisect
+import re
+import struct
+import sys
+
+from harness.rename_exports import leb, sections, uleb
+
+# Where a run of zeros is worth a segment of its own: a segment's header is
+# its flags, `i32.const <offset>`, `end` and its size, 8 bytes or less.
+SPLIT_AT = 16
+
+
+def sleb(data: bytes, pos: int):
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            if byte & 0x40:
+                value -= 1 << shift
+            return value, pos
+
+
+BLOCK_TYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
+
+
+def addresses_in(expr: bytes, pos: int, end: int, out: set):
+    """Adds every i32 constant and memory offset of the instructions in
+    expr[pos:end] to `out` (each may be, or lead to, a data address)."""
+    while pos < end:
+        op = expr[pos]
+        pos += 1
+        if op in (0x02, 0x03, 0x04):  # block, loop, if: a block type
+            pos = pos + 1 if expr[pos] in BLOCK_TYPES else sleb(expr, pos)[1]
+        elif op in (0x0C, 0x0D, 0x10, 0x12, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0xD2, 0x3F, 0x40):
+            pos = leb(expr, pos)[1]
+        elif op == 0x0E:  # br_table
+            count, pos = leb(expr, pos)
+            for _ in range(count + 1):
+                pos = leb(expr, pos)[1]
+        elif op in (0x11, 0x13):  # call_indirect: type, table
+            pos = leb(expr, leb(expr, pos)[1])[1]
+        elif op == 0x1C:  # select with types
+            count, pos = leb(expr, pos)
+            pos += count
+        elif 0x28 <= op <= 0x3E:  # loads and stores: align, offset
+            align, pos = leb(expr, pos)
+            if align & 0x40:
+                raise SystemExit("error: a memory index (multi-memory) is not read here")
+            offset, pos = leb(expr, pos)
+            out.add(offset)
+        elif op == 0x41:
+            value, pos = sleb(expr, pos)
+            out.add(value & 0xFFFFFFFF)
+        elif op == 0x42:
+            pos = sleb(expr, pos)[1]
+        elif op == 0x43:
+            pos += 4
+        elif op == 0x44:
+            pos += 8
+        elif op == 0xD0:
+            pos += 1
+        elif op == 0xFC:
+            sub, pos = leb(expr, pos)
+            if sub <= 7:
+                pass
+            elif sub in (8, 12, 14):
+                pos = leb(expr, leb(expr, pos)[1])[1]
+            elif sub in (9, 10, 11, 13, 15, 16, 17):
+                pos = leb(expr, pos)[1]
+                if sub == 10:
+                    pos = leb(expr, pos)[1]
+            else:
+                raise SystemExit(f"error: unknown instruction 0xfc {sub} at byte {pos}")
+        elif op in (0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1) or 0x45 <= op <= 0xC4:
+            pass
+        else:
+            raise SystemExit(f"error: unknown instruction 0x{op:02x} at byte {pos - 1}")
+    return pos
+
+
+def code_addresses(module: bytes) -> set:
+    """Every value the code and the globals' initial values could use as an address."""
+    found = set()
+    for sid, body in sections(module):
+        if sid == 10:  # code
+            count, pos = leb(body, 0)
+            for _ in range(count):
+                size, pos = leb(body, pos)
+                end = pos + size
+                groups, at = leb(body, pos)
+                for _ in range(groups):
+                    at = leb(body, at)[1] + 1  # a count, then a value type
+                addresses_in(body, at, end, found)
+                pos = end
+        elif sid == 6:  # globals: a type, mutability, a constant and `end`
+            count, pos = leb(body, 0)
+            for _ in range(count):
+                op, pos = body[pos + 2], pos + 3
+                if op == 0x41:
+                    value, pos = sleb(body, pos)
+                    found.add(value & 0xFFFFFFFF)
+                elif op in (0x42, 0x23):
+                    pos = (sleb if op == 0x42 else leb)(body, pos)[1]
+                else:
+                    raise SystemExit(f"error: a global's initial value 0x{op:02x} is not read here")
+                if body[pos] != 0x0B:
+                    raise SystemExit("error: a global's initial value is not one instruction")
+                pos += 1
+    return found
+
+
+def data_segments(body: bytes):
+    """(address, bytes) of each segment of a data section: active ones only."""
+    count, pos = leb(body, 0)
+    segments = []
+    for _ in range(count):
+        flags, pos = leb(body, pos)
+        if flags != 0 or body[pos] != 0x41:
+            raise SystemExit("error: only active data segments at an i32.const address are read here")
+        address, pos = sleb(body, pos + 1)
+        if body[pos] != 0x0B:
+            raise SystemExit("error: a data segment's address is not a plain i32.const")
+        size, pos = leb(body, pos + 1)
+        segments.append((address, body[pos : pos + size]))
+        pos += size
+    return segments
+
+
+PATH = re.compile(rb"[\x21-\x7e]{1,300}\.rs")
+
+
+def dead_ranges(segments, code: set):
+    """The (start, end) of each unused panic location and source path."""
+    memory = {}
+    for address, content in segments:
+        for i, b in enumerate(content):
+            memory[address + i] = b
+    lo = min(a for a, _ in segments)
+    hi = max(a + len(c) for a, c in segments)
+    image = bytes(memory.get(a, 0) for a in range(lo, hi))
+
+    def word(a):
+        return struct.unpack_from("<I", image, a - lo)[0] if lo <= a <= hi - 4 else None
+
+    def path_at(pointer, length):
+        if not (lo <= pointer and pointer + length <= hi and 0 < length <= 304):
+            return False
+        return PATH.fullmatch(image[pointer - lo : pointer - lo + length]) is not None
+
+    locations = []
+    for a in range(lo + (-lo % 4), hi - 15, 4):
+        pointer, length, line, column = struct.unpack_from("<IIII", image, a - lo)
+        if path_at(pointer, length) and 0 < line < 1_000_000 and 0 < column < 10_000:
+            locations.append((a, pointer, length))
+
+    # Which data words point where: a word inside a dropped location does not count.
+    pointed = {}
+    for a in range(lo + (-lo % 4), hi - 3, 4):
+        value = word(a)
+        if lo <= value < hi:
+            pointed.setdefault(value, []).append(a)
+    code_sorted = sorted(code)
+
+    def code_refers(start, end):
+        i = bisect.bisect_left(code_sorted, start)
+        return i < len(code_sorted) and code_sorted[i] < end
+
+    dead = [
+        (a, p, n)
+        for a, p, n in locations
+        if not code_refers(a, a + 16) and not any(v in pointed for v in range(a, a + 16))
+    ]
+    inside_dead = {w for a, _, _ in dead for w in range(a, a + 16, 4)}
+    ranges = [(a, a + 16) for a, _, _ in dead]
+    paths = sorted({(p, n) for _, p, n in dead})
+    for p, n in paths:
+        users = [w for v in range(p, p + n) for w in pointed.get(v, [])]
+        if not code_refers(p, p + n) and all(w in inside_dead for w in users):
+            ranges.append((p, p + n))
+    return ranges, len(dead), len(locations)
+
+
+def resegment(segments, ranges):
+    """The segments with `ranges` zeroed, split around runs of zeros."""
+    out = []
+    for address, content in segments:
+        content = bytearray(content)
+        for start, end in ranges:
+            for a in range(max(start, address), min(end, address + len(content))):
+                content[a - address] = 0
+        i = 0
+        while i < len(content):
+            while i < len(content) and content[i] == 0:
+                i += 1
+            if i == len(content):
+                break
+            j = i
+            zeros = 0
+            while j < len(content) and zeros < SPLIT_AT:
+                zeros = zeros + 1 if content[j] == 0 else 0
+                j += 1
+            end = j - zeros
+            out.append((address + i, bytes(content[i:end])))
+            i = j
+    return out
+
+
+def strip(module: bytes):
+    code = code_addresses(module)
+    out = bytearray(module[:8])
+    report = None
+    parts = list(sections(module))
+    data = [body for sid, body in parts if sid == 11]
+    new_segments = None
+    if data:
+        segments = data_segments(data[0])
+        ranges, dropped, found = dead_ranges(segments, code)
+        new_segments = resegment(segments, ranges)
+        report = (dropped, found, sum(e - s for s, e in ranges))
+    for sid, body in parts:
+        if sid == 11 and new_segments is not None:
+            body = bytearray(uleb(len(new_segments)))
+            for address, content in new_segments:
+                body += b"\0\x41" + sleb_bytes(address) + b"\x0b" + uleb(len(content)) + content
+            body = bytes(body)
+        elif sid == 12 and new_segments is not None:  # the data count
+            body = uleb(len(new_segments))
+        out += bytes([sid]) + uleb(len(body)) + body
+    return bytes(out), report
+
+
+def sleb_bytes(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        done = (n == 0 and not byte & 0x40) or (n == -1 and byte & 0x40)
+        out.append(byte | (0 if done else 0x80))
+        if done:
+            return bytes(out)
+
+
+if __name__ == "__main__":
+    path = sys.argv[1]
+    with open(path, "rb") as f:
+        module = f.read()
+    stripped, report = strip(module)
+    with open(path, "wb") as f:
+        f.write(stripped)
+    if report:
+        dropped, found, size = report
+        print(
+            f"{path}: dropped {dropped} of {found} panic locations and the paths only they named, "
+            f"{size} bytes of data; {len(module)} -> {len(stripped)} bytes"
+        )
