@@ -75,9 +75,9 @@ pub struct Config {
     pub destinations: Option<Destinations>,
     /// `oauth2`: the provider is an OAuth2 token endpoint.
     pub oauth2: Option<OAuth2>,
-    /// `static_headers_env`: header names and the environment variables
-    /// whose values they get; `resolve` adds them to `static_headers`.
-    pub static_headers_env: Vec<(String, String)>,
+    /// Whether it has a secret from the environment or an OAuth2 token:
+    /// `oauth2` or `static_headers_env` (whose values are in `static_headers`).
+    pub secret: bool,
 }
 
 /// `oauth2`: a client-credentials grant (RFC 6749 §4.4) at the provider's
@@ -98,7 +98,7 @@ pub struct OAuth2 {
     /// `resource` and `params` as given. It tells two grants apart in the
     /// shared-data key.
     pub grant: String,
-    /// Set by `resolve`, from the secret: never logged. The whole form body,
+    /// Built from the secret once `oauth2` is read: never logged. The whole form body,
     /// and `Basic ...` for `client_auth: basic`.
     pub body: String,
     pub basic: Option<String>,
@@ -125,7 +125,7 @@ impl Default for Config {
             static_headers: HeaderSet::default(),
             destinations: None,
             oauth2: None,
-            static_headers_env: Vec::new(),
+            secret: false,
         }
     }
 }
@@ -222,7 +222,7 @@ const DESTINATIONS: &str = "destinations";
 const PROVIDERS: &str = "providers";
 
 /// Which field a key names; `read_field` matches on this rather than the name.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Field {
     Cluster,
     Authority,
@@ -237,18 +237,29 @@ enum Field {
     DenyStatus,
     WaitTimeout,
     StaticHeaders,
-    Destinations,
-    OAuth2,
     StaticHeadersEnv,
+    OAuth2,
+    Destinations,
     // Only in a provider of `providers`:
     Name,
     // Only at the top level:
     Target,
     Providers,
+    // Only in `oauth2` (from here on: `allowed` counts on it):
+    ClientId,
+    ClientSecretEnv,
+    ClientAuth,
+    Scopes,
+    Audience,
+    Resource,
+    Params,
+    Header,
+    Prefix,
 }
 
-/// Every field the configuration may have.
-const FIELDS: [(&str, Field); 19] = [
+/// Every field the configuration may have, by the name its errors give:
+/// a member of `oauth2` as `oauth2.<member>`.
+const FIELDS: [(&str, Field); 28] = [
     (CLUSTER, Field::Cluster),
     (AUTHORITY, Field::Authority),
     (PATH, Field::Path),
@@ -268,16 +279,42 @@ const FIELDS: [(&str, Field); 19] = [
     (NAME, Field::Name),
     (TARGET, Field::Target),
     (PROVIDERS, Field::Providers),
+    ("oauth2.client_id", Field::ClientId),
+    (CLIENT_SECRET_ENV, Field::ClientSecretEnv),
+    ("oauth2.client_auth", Field::ClientAuth),
+    ("oauth2.scopes", Field::Scopes),
+    ("oauth2.audience", Field::Audience),
+    ("oauth2.resource", Field::Resource),
+    ("oauth2.params", Field::Params),
+    ("oauth2.header", Field::Header),
+    ("oauth2.prefix", Field::Prefix),
 ];
+const CLIENT_SECRET_ENV: &str = "oauth2.client_secret_env";
 
-/// Whether `field` may be given in a provider of `providers` (`in_list`) or
-/// at the top level.
-fn allowed(field: Field, in_list: bool) -> bool {
-    match field {
-        Field::Name => in_list,
-        Field::Target | Field::Providers => !in_list,
-        _ => true,
-    }
+/// The objects that hold fields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The configuration itself.
+    Top,
+    /// A provider of `providers`.
+    Listed,
+    OAuth2,
+}
+
+/// Whether `field` may be given in an object at `place`.
+fn allowed(field: Field, place: Place) -> bool {
+    let only = match field {
+        Field::Name => Place::Listed,
+        Field::Target | Field::Providers => Place::Top,
+        f if f as u8 >= Field::ClientId as u8 => Place::OAuth2,
+        _ => return place != Place::OAuth2,
+    };
+    place == only
+}
+
+/// A field's name as its object has it: `oauth2.client_id` is `client_id`.
+fn short(name: &'static str) -> &'static str {
+    name.strip_prefix("oauth2.").unwrap_or(name)
 }
 
 /// Most providers in one plugin: each defines its metrics and polls.
@@ -294,9 +331,17 @@ pub const MAX_CONFIG_BYTES: usize = 65536;
 /// Longest cluster name, authority or path.
 pub const MAX_NAME_BYTES: usize = 1024;
 
-/// Parses the plugin configuration: JSON text, or the protobuf encoding of a
-/// `google.protobuf.Struct`. Empty or blank input means all defaults.
+/// Parses the plugin configuration, in an empty environment (tests).
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn parse(input: &[u8]) -> Result<Settings, Error> {
+    load(input, b"")
+}
+
+/// The whole of configuring: reads the plugin configuration (JSON text, or
+/// the protobuf encoding of a `google.protobuf.Struct`; empty or blank input
+/// means all defaults) and the values it takes from the VM's environment
+/// (`environ`, as WASI hands it over).
+pub fn load(input: &[u8], environ: &[u8]) -> Result<Settings, Error> {
     if input.len() > MAX_CONFIG_BYTES {
         let mut problem = String::from("the configuration is ");
         super::text::push_u64(&mut problem, input.len() as u64);
@@ -307,165 +352,164 @@ pub fn parse(input: &[u8]) -> Result<Settings, Error> {
     }
     let converted = super::structpb::to_json(input);
     let input = converted.as_deref().map_or(input, str::as_bytes);
-    let mut target = Target::Request;
-    let mut listed = Vec::new();
+    let mut r = Reading {
+        s: Scanner::new(input).map_err(not_json)?,
+        environ,
+        target: Target::Request,
+        listed: Vec::new(),
+    };
     let mut top = Config::default();
-    let mut s = Scanner::new(input).map_err(not_json)?;
-    if !s.is_blank() {
-        let given = read_object(&mut s, None, &mut top, &mut target, &mut listed)?;
-        s.end().map_err(not_json)?;
-        if let (false, Some(field)) = (listed.is_empty(), given) {
+    if !r.s.is_blank() {
+        let given = read_object(&mut r, Place::Top, &mut top)?;
+        r.s.end().map_err(not_json)?;
+        if let (false, Some(field)) = (r.listed.is_empty(), given) {
             let mut problem = String::from("cannot be given with top-level provider fields, as ");
             problem.push_str(field);
             return Err(Error::of(PROVIDERS, problem));
         }
     }
-    if listed.is_empty() {
-        listed.push(top);
+    if r.listed.is_empty() {
+        r.listed.push(top);
     }
     // A token or an environment secret must never go back to clients.
-    let secret = |c: &Config| c.oauth2.is_some() || !c.static_headers_env.is_empty();
-    if target.response() && listed.iter().any(secret) {
+    if r.target.response() && r.listed.iter().any(|c| c.secret) {
         let problem = "responses cannot get oauth2 tokens or static_headers_env values: they would go to clients";
         return Err(Error::new(TARGET, problem));
     }
-    let settings = Settings {
-        providers: listed,
-        target,
-    };
-    Ok(settings)
+    Ok(Settings {
+        providers: r.listed,
+        target: r.target,
+    })
 }
 
-/// The whole of configuring: parses the configuration, then reads what it
-/// takes from the VM's environment (`environ`, as WASI hands it over).
-pub fn load(input: &[u8], environ: &[u8]) -> Result<Settings, Error> {
-    let mut settings = parse(input)?;
-    for (i, config) in settings.providers.iter_mut().enumerate() {
-        let listed = !config.name.is_empty();
-        resolve(config, environ).map_err(|e| if listed { e.within(i) } else { e })?;
-    }
-    Ok(settings)
+/// A configuration being read.
+struct Reading<'a> {
+    s: Scanner<'a>,
+    environ: &'a [u8],
+    target: Target,
+    /// The providers of `providers`.
+    listed: Vec<Config>,
 }
 
-/// Reads the environment variables `config` names: the values of
-/// `static_headers_env`, and the client secret, into the token request.
-/// Errors name a variable, never its value.
-fn resolve(config: &mut Config, environ: &[u8]) -> Result<(), Error> {
-    let variable = |name: &str, field| {
-        let value = environ::lookup(environ, name).filter(|v| !v.is_empty());
-        value.ok_or_else(|| {
-            let mut problem = String::from("the environment variable ");
-            push_quoted(&mut problem, name);
-            problem.push_str(" is not set, or empty");
-            Error::of(field, problem)
-        })
-    };
-    if !config.static_headers_env.is_empty() {
-        let field = STATIC_HEADERS_ENV;
-        let mut entries: Vec<(Cow<str>, Cow<str>)> = Vec::new();
-        for (name, value) in config.static_headers.iter() {
-            entries.push((Cow::Borrowed(name), Cow::Borrowed(value)));
-        }
-        for (name, var) in &config.static_headers_env {
-            entries.push((
-                Cow::Borrowed(name.as_str()),
-                Cow::Borrowed(variable(var, field)?),
-            ));
-        }
-        // Validated together: a name in both is refused as given again.
-        let (set, refused) = headers::validate(entries);
-        if let Some(r) = refused.first() {
-            let problem = match r.why {
-                Refusal::Replaced => String::from("is also in static_headers"),
-                why => line(&["is refused: ", why.reason()]),
-            };
-            return Err(with_value(field, &r.name, &problem));
-        }
-        config.static_headers = set;
-    }
-    if let Some(o) = &mut config.oauth2 {
-        let secret = variable(&o.client_secret_env, "oauth2.client_secret_env")?;
-        let mut body = o.grant.clone();
-        match o.basic_auth {
-            true => o.basic = Some(form::basic_credentials(&o.client_id, secret)),
-            false => {
-                form::push_pair(&mut body, "client_id", &o.client_id);
-                form::push_pair(&mut body, "client_secret", secret);
-            }
-        }
-        o.body = body;
-    }
-    Ok(())
-}
+/// One member of an object of strings, as given.
+type Entry<'a> = (Cow<'a, str>, Cow<'a, str>);
 
-/// Reads one object of fields into `config`: the whole configuration
-/// (`index` `None`), or the provider at `index` of `providers`. Returns the
-/// first provider field given.
-fn read_object(
-    s: &mut Scanner,
-    index: Option<usize>,
+/// Reads one object of fields at `place` into `config`: the configuration,
+/// a provider of `providers`, or `oauth2`. Returns the first provider field
+/// given.
+fn read_object<'a>(
+    r: &mut Reading<'a>,
+    place: Place,
     config: &mut Config,
-    target: &mut Target,
-    listed: &mut Vec<Config>,
 ) -> Result<Option<&'static str>, Error> {
-    let in_list = index.is_some();
-    match s.kind().map_err(not_json)? {
+    let outer = match place {
+        Place::OAuth2 => OAUTH2,
+        _ => "",
+    };
+    // Syntax errors inside `oauth2` name it; elsewhere, the document.
+    let syntax = |e| match place {
+        Place::OAuth2 => in_field(OAUTH2, e),
+        _ => not_json(e),
+    };
+    match r.s.kind().map_err(syntax)? {
         Kind::Object => {}
         other => {
-            let expected = match in_list {
-                true => "must be an object",
-                false => "the configuration must be a JSON object",
+            let expected = match place {
+                Place::Top => "the configuration must be a JSON object",
+                _ => "must be an object",
             };
-            return Err(Error::new("", &found(expected, other)));
+            return Err(Error::new(outer, &found(expected, other)));
         }
     }
     let mut given = None;
-    let mut seen = [false; FIELDS.len()];
-    let mut members = s.object().map_err(not_json)?;
-    while let Some(key) = s.next_key(&mut members).map_err(not_json)? {
+    let mut seen = 0u32; // bit i: FIELDS[i] was given
+                         // `static_headers`, then the values of `static_headers_env`: checked together.
+    let mut headers: Vec<Entry<'a>> = Vec::new();
+    let mut from_env: Vec<Entry<'a>> = Vec::new();
+    let mut members = r.s.object().map_err(syntax)?;
+    while let Some(key) = r.s.next_key(&mut members).map_err(syntax)? {
         let at = FIELDS
             .iter()
-            .position(|&(name, f)| name == key && allowed(f, in_list));
-        let (Some(&(name, field)), Some(seen)) = (
-            at.and_then(|i| FIELDS.get(i)),
-            at.and_then(|i| seen.get_mut(i)),
-        ) else {
+            .position(|&(name, f)| short(name) == key && allowed(f, place));
+        let Some((i, &(name, field))) = at.and_then(|i| Some((i, FIELDS.get(i)?))) else {
             let mut names = Vec::new();
             for &(name, f) in &FIELDS {
-                if allowed(f, in_list) {
-                    names.push(name);
+                if allowed(f, place) {
+                    names.push(short(name));
                 }
             }
-            return Err(unknown_field("", &key, &names));
+            return Err(unknown_field(outer, &key, &names));
         };
-        if std::mem::replace(seen, true) {
+        if seen & 1 << i != 0 {
             return Err(Error::new(name, "is given more than once"));
         }
+        seen |= 1 << i;
+        let s = &mut r.s;
         match field {
             Field::Target => {
-                let choices = [
-                    ("request", Target::Request),
-                    ("response", Target::Response),
-                    ("both", Target::Both),
-                ];
-                *target = choice(s, name, &choices)?;
+                r.target = match choice(s, name, &["request", "response", "both"])? {
+                    0 => Target::Request,
+                    1 => Target::Response,
+                    _ => Target::Both,
+                }
             }
-            Field::Providers => read_providers(s, listed)?,
+            Field::Providers => read_providers(r)?,
             Field::Name => config.name = provider_name(s, name)?,
+            Field::OAuth2 => {
+                config.oauth2 = Some(OAuth2 {
+                    basic_auth: true,
+                    header: "authorization".into(),
+                    grant: "grant_type=client_credentials".into(),
+                    ..OAuth2::default()
+                });
+                config.secret = true;
+                read_object(r, Place::OAuth2, config)?;
+            }
+            Field::StaticHeaders => {
+                let expected = "must be an object of header names to string values";
+                headers = string_map(s, name, expected)?;
+            }
+            Field::StaticHeadersEnv => {
+                let expected = "must be an object of header names to variable names";
+                for (header, variable) in string_map(s, name, expected)? {
+                    env_name(&variable, name)?;
+                    let value = lookup(r.environ, &variable, name)?;
+                    from_env.push((header, Cow::Borrowed(value)));
+                }
+                config.secret = true;
+            }
+            _ if place == Place::OAuth2 => {
+                let Some(o) = &mut config.oauth2 else {
+                    continue; // never: `oauth2` set it before reading
+                };
+                read_member(s, name, field, o)?;
+            }
             _ => {
                 given.get_or_insert(name);
                 read_field(s, name, field, config)?;
             }
         }
     }
-    if in_list && config.name.is_empty() {
+    match place {
+        Place::OAuth2 => finish_oauth2(r.environ, config)?,
+        _ => finish_provider(place, seen, headers, from_env, config)?,
+    }
+    Ok(given)
+}
+
+/// The checks of a provider's fields against each other, once all are read.
+fn finish_provider<'a>(
+    place: Place,
+    seen: u32,
+    mut headers: Vec<Entry<'a>>,
+    from_env: Vec<Entry<'a>>,
+    config: &mut Config,
+) -> Result<(), Error> {
+    if place == Place::Listed && config.name.is_empty() {
         return Err(Error::new(NAME, "is missing"));
     }
-    let path_given = FIELDS
-        .iter()
-        .zip(&seen)
-        .any(|(f, &seen)| seen && f.0 == PATH);
-    if config.oauth2.is_some() && !path_given {
+    // PATH is FIELDS[2].
+    if config.oauth2.is_some() && seen & 1 << 2 == 0 {
         return Err(Error::new(
             PATH,
             "is needed with oauth2: the token endpoint's path",
@@ -479,39 +523,91 @@ fn read_object(
         problem.push(')');
         return Err(Error::of(RETRY_INITIAL, problem));
     }
-    Ok(given)
+    // Checked by the rules provider headers pass; a name in both is given again.
+    let plain = headers.len();
+    headers.extend(from_env);
+    let (set, refused) = headers::validate(headers);
+    if let Some(r) = refused.first() {
+        // The values are never echoed: they may be credentials.
+        let in_env = r.at >= plain;
+        let field = if in_env {
+            STATIC_HEADERS_ENV
+        } else {
+            STATIC_HEADERS
+        };
+        let problem = match (in_env, r.why) {
+            (true, Refusal::Replaced) => String::from("is also in static_headers"),
+            (_, why) => line(&["is refused: ", why.reason()]),
+        };
+        return Err(with_value(field, &r.name, &problem));
+    }
+    config.static_headers = set;
+    Ok(())
+}
+
+/// The end of `oauth2`: the grant's request, with the client's secret.
+fn finish_oauth2(environ: &[u8], config: &mut Config) -> Result<(), Error> {
+    let Some(o) = &mut config.oauth2 else {
+        return Ok(());
+    };
+    if o.client_id.is_empty() {
+        return Err(Error::new("oauth2.client_id", "is missing"));
+    }
+    if o.client_secret_env.is_empty() {
+        return Err(Error::new(CLIENT_SECRET_ENV, "is missing"));
+    }
+    let secret = lookup(environ, &o.client_secret_env, CLIENT_SECRET_ENV)?;
+    let mut body = o.grant.clone();
+    match o.basic_auth {
+        true => o.basic = Some(form::basic_credentials(&o.client_id, secret)),
+        false => {
+            form::push_pair(&mut body, "client_id", &o.client_id);
+            form::push_pair(&mut body, "client_secret", secret);
+        }
+    }
+    o.body = body;
+    Ok(())
+}
+
+/// The value of the environment variable `name`, named by `field`; an
+/// error, naming the variable but never a value, when it is unset or empty.
+fn lookup<'a>(environ: &'a [u8], name: &str, field: &'static str) -> Result<&'a str, Error> {
+    let value = environ::lookup(environ, name).filter(|v| !v.is_empty());
+    value.ok_or_else(|| {
+        let mut problem = String::from("the environment variable ");
+        push_quoted(&mut problem, name);
+        problem.push_str(" is not set, or empty");
+        Error::of(field, problem)
+    })
 }
 
 /// `providers`: an array of provider objects, names unique.
-fn read_providers(s: &mut Scanner, listed: &mut Vec<Config>) -> Result<(), Error> {
-    expect(s, PROVIDERS, Kind::Array, "must be an array of objects")?;
-    let mut items = s.array().map_err(|e| in_field(PROVIDERS, e))?;
-    while s
+fn read_providers(r: &mut Reading) -> Result<(), Error> {
+    expect(
+        &mut r.s,
+        PROVIDERS,
+        Kind::Array,
+        "must be an array of objects",
+    )?;
+    let mut items = r.s.array().map_err(|e| in_field(PROVIDERS, e))?;
+    while r
+        .s
         .next_item(&mut items)
         .map_err(|e| in_field(PROVIDERS, e))?
     {
-        let index = listed.len();
+        let index = r.listed.len();
         if index == MAX_PROVIDERS {
             return Err(Error::new(PROVIDERS, TOO_MANY));
         }
-        listed.push(Config::default());
-        let Some((config, earlier)) = listed.split_last_mut() else {
-            continue; // never: one was just pushed
-        };
-        read_object(
-            s,
-            Some(index),
-            config,
-            &mut Target::Request,
-            &mut Vec::new(),
-        )
-        .map_err(|e| e.within(index))?;
-        if earlier.iter().any(|p| p.name == config.name) {
+        let mut config = Config::default();
+        read_object(r, Place::Listed, &mut config).map_err(|e| e.within(index))?;
+        if r.listed.iter().any(|p| p.name == config.name) {
             let problem = "is the name of an earlier provider";
             return Err(with_value(NAME, &config.name, problem).within(index));
         }
+        r.listed.push(config);
     }
-    if listed.is_empty() {
+    if r.listed.is_empty() {
         return Err(Error::new(PROVIDERS, "is empty"));
     }
     Ok(())
@@ -528,7 +624,7 @@ fn provider_name(s: &mut Scanner, field: &'static str) -> Result<String, Error> 
     Ok(value)
 }
 
-/// Reads the value of `field` (the name of `which`) into `config`.
+/// Reads the value of the provider field `field` (the name of `which`) into `config`.
 fn read_field(
     s: &mut Scanner,
     field: &'static str,
@@ -549,130 +645,81 @@ fn read_field(
         Field::RetryMax => config.retry_max_ms = duration_field(s, field)?,
         Field::MaxStale => config.max_stale_ms = optional_duration(s, field)?,
         Field::OnMissing => {
-            let choices = [
-                ("continue", OnMissing::Continue),
-                ("deny", OnMissing::Deny),
-                ("wait", OnMissing::Wait),
-            ];
-            config.on_missing = choice(s, field, &choices)?;
+            config.on_missing = match choice(s, field, &["continue", "deny", "wait"])? {
+                0 => OnMissing::Continue,
+                1 => OnMissing::Deny,
+                _ => OnMissing::Wait,
+            }
         }
         Field::DenyStatus => config.deny_status = deny_status(s, field)?,
         Field::WaitTimeout => config.wait_timeout_ms = bounded_duration(s, field, MAX_WAIT_MS)?,
-        Field::StaticHeaders => config.static_headers = static_headers(s, field)?,
-        Field::StaticHeadersEnv => {
-            let map = string_map(s, field)?;
-            for (_, variable) in &map {
-                env_name(variable, field)?;
-            }
-            config.static_headers_env = map;
-        }
-        Field::OAuth2 => config.oauth2 = Some(oauth2(s)?),
         Field::Destinations => destinations(
             s,
             field,
             config.destinations.insert(Destinations::new(Vec::new())),
         )?,
         // Read by `read_object`.
-        Field::Name | Field::Target | Field::Providers => {}
+        _ => {}
     }
     Ok(())
-}
-
-/// The members of `oauth2`, as their errors name them.
-const OAUTH2_FIELDS: [&str; 9] = [
-    "oauth2.client_id",
-    "oauth2.client_secret_env",
-    "oauth2.client_auth",
-    "oauth2.scopes",
-    "oauth2.audience",
-    "oauth2.resource",
-    "oauth2.params",
-    "oauth2.header",
-    "oauth2.prefix",
-];
-
-/// A member's name as written in `oauth2`: its error name without `oauth2.`.
-fn short(field: &&'static str) -> &'static str {
-    field.get(OAUTH2.len() + 1..).unwrap_or_default()
 }
 
 /// Form parameters the filter sends itself, so `params` may not.
 const RESERVED_PARAMS: [&str; 4] = ["grant_type", "client_id", "client_secret", "scope"];
 
-/// `oauth2`: the grant's settings; the secret is read by `resolve`.
-fn oauth2(s: &mut Scanner) -> Result<OAuth2, Error> {
-    expect(s, OAUTH2, Kind::Object, "must be an object")?;
-    let mut o = OAuth2 {
-        basic_auth: true,
-        header: "authorization".into(),
-        grant: "grant_type=client_credentials".into(),
-        ..OAuth2::default()
-    };
-    let mut seen = 0u16; // bit i: OAUTH2_FIELDS[i] was given
-    let mut members = s.object().map_err(|e| in_field(OAUTH2, e))?;
-    while let Some(key) = s.next_key(&mut members).map_err(|e| in_field(OAUTH2, e))? {
-        let Some((i, &field)) = OAUTH2_FIELDS
-            .iter()
-            .enumerate()
-            .find(|(_, f)| short(f) == key)
-        else {
-            let mut names = Vec::new();
-            for field in &OAUTH2_FIELDS {
-                names.push(short(field));
-            }
-            return Err(unknown_field(OAUTH2, &key, &names));
-        };
-        if seen & 1 << i != 0 {
-            return Err(Error::new(field, "is given more than once"));
+/// Reads the value of the `oauth2` member `field` (the name of `which`)
+/// into `o`: `scopes`, `audience`, `resource` and `params` go into the
+/// grant's form body as they are read.
+fn read_member(
+    s: &mut Scanner,
+    field: &'static str,
+    which: Field,
+    o: &mut OAuth2,
+) -> Result<(), Error> {
+    match which {
+        Field::ClientId => o.client_id = text(s, field, false)?,
+        Field::ClientSecretEnv => {
+            let name = string_field(s, field, "must be a string")?;
+            env_name(&name, field)?;
+            o.client_secret_env = name;
         }
-        seen |= 1 << i;
-        match Some(i) {
-            Some(0) => o.client_id = text(s, field, false)?,
-            Some(1) => {
-                let name = string_field(s, field, "must be a string")?;
-                env_name(&name, field)?;
-                o.client_secret_env = name;
-            }
-            Some(2) => {
-                let how = string_field(s, field, "must be \"basic\" or \"body\"")?;
-                o.basic_auth = match how.as_str() {
-                    "basic" => true,
-                    "body" => false,
-                    _ => return Err(with_value(field, &how, "is not \"basic\" or \"body\"")),
-                };
-            }
-            Some(3) => scopes(s, field, &mut o.grant)?,
-            Some(4) => form::push_pair(&mut o.grant, "audience", &text(s, field, false)?),
-            Some(5) => form::push_pair(&mut o.grant, "resource", &text(s, field, false)?),
-            Some(6) => {
-                for (name, value) in &string_map(s, field)? {
-                    param_name(name, field)?;
-                    form::push_pair(&mut o.grant, name, value);
+        Field::ClientAuth => o.basic_auth = choice(s, field, &["basic", "body"])? == 0,
+        Field::Scopes => scopes(s, field, &mut o.grant)?,
+        Field::Audience => form::push_pair(&mut o.grant, "audience", &text(s, field, false)?),
+        Field::Resource => form::push_pair(&mut o.grant, "resource", &text(s, field, false)?),
+        Field::Params => {
+            for (name, value) in &string_map(s, field, "must be an object of strings")? {
+                if RESERVED_PARAMS.contains(&&**name) {
+                    return Err(with_value(field, name, "is sent by the filter itself"));
                 }
-            }
-            Some(7) => {
-                let name = string_field(s, field, "must be a string")?;
-                o.header = headers::check_name(&name).map_err(|why| {
-                    with_value(field, &name, &line(&["is refused: ", why.reason()]))
-                })?;
-            }
-            _ => {
-                let prefix = text(s, field, true)?;
-                if prefix.starts_with([' ', '\t']) {
-                    return Err(Error::new(field, "must not start with white space"));
+                if name.is_empty() || has_control(name) {
+                    return Err(with_value(field, name, "is not a parameter name"));
                 }
-                o.prefix = Some(prefix);
+                form::push_pair(&mut o.grant, name, value);
             }
         }
+        Field::Header => {
+            let name = string_field(s, field, "must be a string")?;
+            o.header = headers::check_name(&name)
+                .map_err(|why| with_value(field, &name, &line(&["is refused: ", why.reason()])))?;
+        }
+        _ => {
+            let prefix = text(s, field, true)?;
+            if let Some(b' ' | b'\t') = prefix.as_bytes().first() {
+                return Err(Error::new(field, "must not start with white space"));
+            }
+            o.prefix = Some(prefix);
+        }
     }
-    let missing = [
-        (o.client_id.is_empty(), "oauth2.client_id"),
-        (o.client_secret_env.is_empty(), "oauth2.client_secret_env"),
-    ];
-    if let Some((_, field)) = missing.iter().find(|m| m.0) {
-        return Err(Error::new(field, "is missing"));
-    }
-    Ok(o)
+    Ok(())
+}
+
+/// True when `text` has a control character (Unicode's Cc: C0, DEL, C1).
+fn has_control(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| *n < 0xa0))
+    })
 }
 
 /// A string without control characters; empty only if `empty_ok`.
@@ -681,7 +728,7 @@ fn text(s: &mut Scanner, field: &'static str, empty_ok: bool) -> Result<String, 
     if value.is_empty() && !empty_ok {
         return Err(Error::new(field, "is empty"));
     }
-    if value.chars().any(char::is_control) {
+    if has_control(&value) {
         return Err(Error::new(field, "has a control character"));
     }
     Ok(value)
@@ -706,14 +753,25 @@ fn scopes(s: &mut Scanner, field: &'static str, grant: &mut String) -> Result<()
     Ok(())
 }
 
-/// An object of string to string.
-fn string_map(s: &mut Scanner, field: &'static str) -> Result<Vec<(String, String)>, Error> {
-    expect(s, field, Kind::Object, "must be an object of strings")?;
+/// An object of string to string, as given (`static_headers` and the like).
+fn string_map<'a>(
+    s: &mut Scanner<'a>,
+    field: &'static str,
+    expected: &str,
+) -> Result<Vec<Entry<'a>>, Error> {
+    expect(s, field, Kind::Object, expected)?;
     let mut members = s.object().map_err(|e| in_field(field, e))?;
     let mut map = Vec::new();
     while let Some(name) = s.next_key(&mut members).map_err(|e| in_field(field, e))? {
-        let value = string_field(s, field, "must be an object of strings")?;
-        map.push((name.into_owned(), value));
+        let kind = s.kind().map_err(|e| in_field(field, e))?;
+        if kind != Kind::String {
+            let mut problem = String::from("the value of ");
+            push_quoted(&mut problem, &name);
+            problem.push_str(&found(" must be a string", kind));
+            return Err(Error::of(field, problem));
+        }
+        let value = s.string().map_err(|e| in_field(field, e))?;
+        map.push((name, value));
     }
     Ok(map)
 }
@@ -733,17 +791,6 @@ fn env_name(name: &str, field: &'static str) -> Result<(), Error> {
         let problem =
             "is not an environment variable name (letters, digits and '_', not a digit first)";
         return Err(Error::new(field, problem));
-    }
-    Ok(())
-}
-
-/// A name in `params`: not one the filter sends itself, no control characters.
-fn param_name(name: &str, field: &'static str) -> Result<(), Error> {
-    if RESERVED_PARAMS.contains(&name) {
-        return Err(with_value(field, name, "is sent by the filter itself"));
-    }
-    if name.is_empty() || name.chars().any(char::is_control) {
-        return Err(with_value(field, name, "is not a parameter name"));
     }
     Ok(())
 }
@@ -871,23 +918,19 @@ fn optional_duration(s: &mut Scanner, field: &'static str) -> Result<Option<u64>
     duration_field(s, field).map(Some)
 }
 
-/// One of a few words.
-fn choice<T: Copy>(
-    s: &mut Scanner,
-    field: &'static str,
-    choices: &[(&str, T)],
-) -> Result<T, Error> {
-    let mut words = String::from("one of ");
-    for (i, (word, _)) in choices.iter().enumerate() {
+/// One of a few words: its index in `words`.
+fn choice(s: &mut Scanner, field: &'static str, words: &[&str]) -> Result<usize, Error> {
+    let mut list = String::from("one of ");
+    for (i, word) in words.iter().enumerate() {
         if i > 0 {
-            words.push_str(", ");
+            list.push_str(", ");
         }
-        push_quoted(&mut words, word);
+        push_quoted(&mut list, word);
     }
-    let value = string_field(s, field, &line(&["must be ", &words]))?;
-    match choices.iter().find(|(word, _)| *word == value) {
-        Some(&(_, choice)) => Ok(choice),
-        None => Err(with_value(field, &value, &line(&["is not ", &words]))),
+    let value = string_field(s, field, &line(&["must be ", &list]))?;
+    match words.iter().position(|word| *word == value) {
+        Some(i) => Ok(i),
+        None => Err(with_value(field, &value, &line(&["is not ", &list]))),
     }
 }
 
@@ -906,41 +949,6 @@ fn deny_status(s: &mut Scanner, field: &'static str) -> Result<u32, Error> {
             super::text::push_u64(&mut problem, status.unsigned_abs());
             Err(Error::of(field, problem))
         }
-    }
-}
-
-/// An object of header names to values, checked by the rules provider headers
-/// pass. The values are never echoed: they may be credentials too.
-fn static_headers(s: &mut Scanner, field: &'static str) -> Result<HeaderSet, Error> {
-    expect(
-        s,
-        field,
-        Kind::Object,
-        "must be an object of header names to string values",
-    )?;
-    let mut members = s.object().map_err(|e| in_field(field, e))?;
-    let mut entries = Vec::new();
-    while let Some(name) = s.next_key(&mut members).map_err(|e| in_field(field, e))? {
-        let kind = s.kind().map_err(|e| in_field(field, e))?;
-        if kind != Kind::String {
-            let mut problem = String::from("the value of ");
-            push_quoted(&mut problem, &name);
-            problem.push_str(&found(" must be a string", kind));
-            return Err(Error::of(field, problem));
-        }
-        let value = s.string().map_err(|e| in_field(field, e))?;
-        entries.push((name, value));
-    }
-    let (set, refused) = headers::validate(entries);
-    match refused.first() {
-        Some(r) => {
-            let mut problem = String::new();
-            push_quoted(&mut problem, &r.name);
-            problem.push_str(" is refused: ");
-            problem.push_str(r.why.reason());
-            Err(Error::of(field, problem))
-        }
-        None => Ok(set),
     }
 }
 
@@ -1501,7 +1509,7 @@ mod tests {
             "grant_type=client_credentials&client_id=app&client_secret=a+b"
         );
         assert_eq!(body.basic, None);
-        let defaults = first(oauth("").as_bytes()).unwrap().oauth2.unwrap();
+        let defaults = loaded(&oauth(""), b"SECRET=x\0").unwrap().oauth2.unwrap();
         assert_eq!(
             (
                 defaults.header.as_str(),
@@ -1532,13 +1540,13 @@ mod tests {
             (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a"}}}}"#), env, "oauth2.client_secret_env: is missing"),
             (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a", "client_secret": "x"}}}}"#), env,
              r#"oauth2: unknown field "client_secret"; the fields are client_id, client_secret_env, client_auth, scopes, audience, resource, params, header, prefix"#),
-            (oauth(r#", "client_auth": "jwt""#), env, r#"oauth2.client_auth: "jwt" is not "basic" or "body""#),
+            (oauth(r#", "client_auth": "jwt""#), env, r#"oauth2.client_auth: "jwt" is not one of "basic", "body""#),
             (oauth(r#", "scopes": ["a b"]"#), env, r#"oauth2.scopes: "a b" is not a scope token"#),
             (oauth(r#", "params": {"scope": "x"}"#), env, r#"oauth2.params: "scope" is sent by the filter itself"#),
             (oauth(r#", "params": {"grant_type": "x"}"#), env, r#"oauth2.params: "grant_type" is sent by the filter itself"#),
             (oauth(r#", "header": "host""#), env, r#"oauth2.header: "host" is refused: reserved name: host, content-length, hop-by-hop and x-envoy-* headers belong to Envoy"#),
             (oauth(r#", "client_id": "b""#), env, "oauth2.client_id: is given more than once"),
-            (r#"{"oauth2": {"client_id": "a", "client_secret_env": "S"}}"#.into(), env,
+            (r#"{"oauth2": {"client_id": "a", "client_secret_env": "SECRET"}}"#.into(), env,
              r#"header_providing_service_path: is needed with oauth2: the token endpoint's path"#),
             (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a", "client_secret_env": "1X"}}}}"#), env,
              "oauth2.client_secret_env: is not an environment variable name (letters, digits and '_', not a digit first)"),

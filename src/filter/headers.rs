@@ -53,11 +53,13 @@ impl Refusal {
     }
 }
 
-/// A refused entry: its name as the provider sent it (for logging, quoted) and why.
+/// A refused entry: its name as the provider sent it (for logging, quoted),
+/// why, and its place among the entries validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub name: String,
     pub why: Refusal,
+    pub at: usize,
 }
 
 /// Validated headers, names lower-cased, in the order the provider sent them.
@@ -135,7 +137,7 @@ where
     let mut set = HeaderSet::default();
     let mut refused = Vec::new();
     let mut bytes = 0usize;
-    for (name, value) in entries {
+    for (at, (name, value)) in entries.into_iter().enumerate() {
         let why = match check_name(&name).and_then(|lower| check_value(&value).map(|()| lower)) {
             Err(why) => why,
             Ok(lower) => match set.entries.iter().position(|(n, _)| *n == lower) {
@@ -164,6 +166,7 @@ where
         refused.push(Refused {
             name: name.into_owned(),
             why,
+            at,
         });
     }
     (set, refused)
@@ -384,11 +387,13 @@ mod tests {
             [
                 Refused {
                     name: "bad name".into(),
-                    why: Refusal::NotToken
+                    why: Refusal::NotToken,
+                    at: 1
                 },
                 Refused {
                     name: "host".into(),
-                    why: Refusal::Reserved
+                    why: Refusal::Reserved,
+                    at: 2
                 },
             ]
         );
@@ -409,7 +414,8 @@ mod tests {
             refused,
             [Refused {
                 name: "authorization".into(),
-                why: Refusal::Replaced
+                why: Refusal::Replaced,
+                at: 2
             }]
         );
     }
@@ -442,7 +448,8 @@ mod tests {
             refused,
             [Refused {
                 name: "e".into(),
-                why: Refusal::SetTooLarge
+                why: Refusal::SetTooLarge,
+                at: 4
             }]
         );
     }
