@@ -137,7 +137,7 @@ fn provider_bodies_are_parsed_in_bounded_memory_without_recursion() {
         assert!(body.len() <= limit, "{what}: {} bytes", body.len());
         let len = body.len();
         let peak = peak_of(move || {
-            let _ = provider::judge(Some(b"200"), body.len(), || Some(body.clone()));
+            let _ = provider::judge(Some(b"200"), body.len(), || Some(body.clone()), None);
         });
         eprintln!("provider body, {what}: {len} bytes, peak {peak} bytes held");
         assert!(

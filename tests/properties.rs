@@ -46,11 +46,11 @@ proptest! {
         let body = serde_json::to_vec(&object).unwrap();
         invariants::provider_body(&body);
         // And the scanner reads back exactly what was encoded.
-        let accepted = header_augmenter::provider::judge(Some(b"200"), body.len(), || Some(body.clone()));
+        let accepted = header_augmenter::provider::judge(Some(b"200"), body.len(), || Some(body.clone()), None);
         let pairs = object.iter().map(|(n, v)| (n.as_str().into(), v.as_str().unwrap().into()));
         let (expected, _) = header_augmenter::headers::validate(pairs);
         match accepted {
-            Ok(a) => prop_assert_eq!(a.set, expected),
+            Ok((a, _)) => prop_assert_eq!(a.set, expected),
             Err(_) => prop_assert!(expected.is_empty() && !object.is_empty()),
         }
     }

@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 
 use super::config;
+use super::config::OAuth2;
 use super::duration;
 use super::headers::{self, HeaderSet, MAX_HEADERS, MAX_SET_BYTES};
 use super::provider;
@@ -27,15 +28,19 @@ use super::token;
 /// valid headers within the caps, and re-encodes to a body that is accepted
 /// again as the very same set.
 pub fn provider_body(body: &[u8]) {
-    let Ok(accepted) = provider::judge(Some(b"200"), body.len(), || Some(body.to_vec())) else {
+    let read = || Some(body.to_vec());
+    let Ok((accepted, _)) = provider::judge(Some(b"200"), body.len(), read, None) else {
         return;
     };
     valid_set(&accepted.set);
     let encoded = to_json(&accepted.set);
-    match provider::judge(Some(b"200"), encoded.len(), || {
-        Some(encoded.clone().into_bytes())
-    }) {
-        Ok(second) => {
+    match provider::judge(
+        Some(b"200"),
+        encoded.len(),
+        || Some(encoded.clone().into_bytes()),
+        None,
+    ) {
+        Ok((second, _)) => {
             assert_eq!(
                 second.set, accepted.set,
                 "re-encoded set differs: {encoded}"
@@ -57,7 +62,11 @@ pub fn provider_body(body: &[u8]) {
 /// lifetime if any; and the token, written again as JSON, reads the same.
 pub fn token_response(body: &[u8]) {
     let read = || Some(body.to_vec());
-    let _ = provider::judge_token(Some(b"401"), body.len(), read, "authorization", None);
+    let oauth2 = OAuth2 {
+        header: "authorization".into(),
+        ..OAuth2::default()
+    };
+    let _ = provider::judge(Some(b"401"), body.len(), read, Some(&oauth2));
     if let Some(code) = token::error_code(body) {
         assert!((1..=64).contains(&code.len()), "{code:?}");
         assert!(
@@ -66,16 +75,15 @@ pub fn token_response(body: &[u8]) {
             "{code:?}"
         );
     }
-    let Ok((accepted, lifetime)) =
-        provider::judge_token(Some(b"200"), body.len(), read, "authorization", None)
+    let Ok((accepted, lifetime)) = provider::judge(Some(b"200"), body.len(), read, Some(&oauth2))
     else {
         return;
     };
     valid_set(&accepted.set);
     assert_eq!(accepted.set.len(), 1);
     assert!(lifetime.is_none_or(|s| s > 0), "{lifetime:?}");
-    let Ok(t) = token::parse(body) else {
-        panic!("judged a token that does not parse");
+    let Ok((token, seconds)) = token::header_value(body, Some("")) else {
+        panic!("judged a token that does not read without a prefix");
     };
     let value = accepted
         .set
@@ -83,21 +91,15 @@ pub fn token_response(body: &[u8]) {
         .next()
         .map(|(_, v)| v.to_string())
         .unwrap_or_default();
-    assert!(
-        value.ends_with(&t.access_token),
-        "the header ends with the token"
-    );
+    assert!(value.ends_with(&token), "the header ends with the token");
     let mut again = String::from("{\"access_token\": ");
-    json_string(&t.access_token, &mut again);
-    if let Some(kind) = &t.token_type {
-        again.push_str(", \"token_type\": ");
-        json_string(kind, &mut again);
-    }
-    if let Some(s) = t.expires_in_s {
+    json_string(&token, &mut again);
+    if let Some(s) = seconds {
         again.push_str(&format!(", \"expires_in\": {s}"));
     }
     again.push('}');
-    assert_eq!(token::parse(again.as_bytes()).ok(), Some(t), "{again}");
+    let read_again = token::header_value(again.as_bytes(), Some("")).ok();
+    assert_eq!(read_again, Some((token, seconds)), "{again}");
 }
 
 /// Every header of a set passes the rules, the names are distinct, the caps

@@ -274,21 +274,17 @@ pub fn on_response(source: &mut Source, host: &impl Host, token: u32, body_size:
     let header = |name| host.header(Map::CallResponse, name);
     let read_body = || host.call_response_body(body_size);
     let status = header(":status");
-    let judged = match &source.config.oauth2 {
-        Some(o) => {
-            let prefix = o.prefix.as_deref();
-            provider::judge_token(status.as_deref(), body_size, read_body, &o.header, prefix)
-        }
-        None => provider::judge(status.as_deref(), body_size, read_body).map(|accepted| {
-            let cache_control = header("cache-control");
-            let age = || header("age");
-            let lifetime_s = (cache_control.as_deref())
-                .and_then(|cc| provider::lifetime_s(cc, age().as_deref()));
-            (accepted, lifetime_s)
-        }),
-    };
+    let oauth2 = source.config.oauth2.as_ref();
+    let judged = provider::judge(status.as_deref(), body_size, read_body, oauth2);
     match judged {
-        Ok((accepted, lifetime_s)) => succeeded(source, host, accepted, lifetime_s, now),
+        Ok((accepted, expires_in)) => {
+            // A token's own lifetime, else the answer's `Cache-Control`.
+            let lifetime_s = expires_in.or_else(|| {
+                let cache_control = header("cache-control")?;
+                provider::lifetime_s(&cache_control, header("age").as_deref())
+            });
+            succeeded(source, host, accepted, lifetime_s, now)
+        }
         Err(failure) => {
             let failure = explain(failure, call, now, source.config.timeout_ms);
             failed(source, host, failure, now);

@@ -5,10 +5,11 @@
 
 use std::borrow::Cow;
 
+use super::config::OAuth2;
 use super::headers::{self, HeaderSet, Refused};
 use super::host::CallError;
 use super::json::{self, Kind, Members, Scanner};
-use super::text::{line, push_quoted, push_u64};
+use super::text::{push_quoted, push_u64};
 use super::token;
 
 /// Largest provider body read. Bigger bodies are refused unread: the set they
@@ -134,14 +135,19 @@ impl Failure {
 
 /// Judges one response. `status` is the `:status` header (absent when the call
 /// failed), `body_size` its announced size, and `read_body` fetches the body
-/// from the host only once the size has passed.
+/// from the host only once the size has passed. For an `oauth2` provider
+/// (`oauth2`: where the token goes) the body is a token endpoint's answer
+/// (token.rs), and a 4xx is the endpoint refusing, with its `error` code.
+/// With the headers, the lifetime in seconds the body gave (`expires_in`).
 pub fn judge(
     status: Option<&[u8]>,
     body_size: usize,
     read_body: impl FnOnce() -> Option<Vec<u8>>,
-) -> Result<Accepted, Failure> {
+    oauth2: Option<&OAuth2>,
+) -> Result<(Accepted, Option<u64>), Failure> {
     let code = status.and_then(parse_status).ok_or(Failure::NoResponse)?;
-    if !(200..300).contains(&code) {
+    let refusal = oauth2.is_some() && (400..500).contains(&code);
+    if !(200..300).contains(&code) && !refusal {
         return Err(Failure::Status(code));
     }
     if body_size > MAX_BODY_BYTES {
@@ -152,52 +158,27 @@ pub fn judge(
     } else {
         read_body().unwrap_or_default()
     };
-    let entries = flat_object(&body)?;
+    let (entries, lifetime_s) = match oauth2 {
+        None => (flat_object(&body)?, None),
+        Some(_) if refusal => {
+            let error = token::error_code(&body);
+            return Err(Failure::Refused {
+                status: code,
+                code: error,
+            });
+        }
+        Some(o) => {
+            let (value, lifetime_s) = token::header_value(&body, o.prefix.as_deref())?;
+            let entry = (Cow::Borrowed(o.header.as_str()), Cow::Owned(value));
+            (vec![entry], lifetime_s)
+        }
+    };
     let offered = entries.len();
     let (set, refused) = headers::validate(entries);
     if set.is_empty() && offered > 0 {
         return Err(Failure::AllRefused(refused));
     }
-    Ok(Accepted { set, refused })
-}
-
-/// Judges a token endpoint's answer (an `oauth2` provider): the token, as
-/// `header: <prefix><access token>` (the prefix from `token_type` unless
-/// given: `bearer` in any case is `Bearer `), and its lifetime in seconds.
-/// A 4xx is the endpoint refusing, with its `error` code.
-pub fn judge_token(
-    status: Option<&[u8]>,
-    body_size: usize,
-    read_body: impl FnOnce() -> Option<Vec<u8>>,
-    header: &str,
-    prefix: Option<&str>,
-) -> Result<(Accepted, Option<u64>), Failure> {
-    let status = status.and_then(parse_status).ok_or(Failure::NoResponse)?;
-    if body_size > MAX_BODY_BYTES {
-        return Err(Failure::BodyTooLarge(body_size));
-    }
-    let body = read_body().unwrap_or_default();
-    match status {
-        200..=299 => {}
-        400..=499 => {
-            let code = token::error_code(&body);
-            return Err(Failure::Refused { status, code });
-        }
-        _ => return Err(Failure::Status(status)),
-    }
-    let t = token::parse(&body)?;
-    let mut value = match (prefix, t.token_type.as_deref()) {
-        (Some(prefix), _) => String::from(prefix),
-        (None, Some(kind)) if kind.eq_ignore_ascii_case("bearer") => String::from("Bearer "),
-        (None, Some(kind)) => line(&[kind, " "]),
-        (None, None) => return Err(Failure::Token("has no token_type; give oauth2.prefix")),
-    };
-    value.push_str(&t.access_token);
-    let (set, refused) = headers::validate(vec![(Cow::Borrowed(header), Cow::Owned(value))]);
-    if set.is_empty() {
-        return Err(Failure::AllRefused(refused));
-    }
-    Ok((Accepted { set, refused }, t.expires_in_s))
+    Ok((Accepted { set, refused }, lifetime_s))
 }
 
 /// How long the provider's answer stays fresh, in seconds: its `Cache-Control`
@@ -293,6 +274,15 @@ fn flat_object(body: &[u8]) -> Result<Vec<Entry<'_>>, Failure> {
 mod tests {
     use super::headers::Refusal;
     use super::*;
+
+    /// A plain provider's answer judged.
+    fn judge(
+        status: Option<&[u8]>,
+        body_size: usize,
+        read_body: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Result<Accepted, Failure> {
+        super::judge(status, body_size, read_body, None).map(|judged| judged.0)
+    }
 
     fn ok(body: &str) -> Result<Accepted, Failure> {
         judge(Some(b"200"), body.len(), || Some(body.as_bytes().to_vec()))

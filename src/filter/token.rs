@@ -5,100 +5,76 @@
 
 use super::json::Kind;
 use super::provider::{self, Failure};
-
-/// A successful answer, as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    pub access_token: String,
-    pub token_type: Option<String>,
-    /// `expires_in`, in whole seconds (a fraction is dropped, a huge value
-    /// saturates); `None` when absent.
-    pub expires_in_s: Option<u64>,
-}
+use super::text::line;
 
 const WRONG_TYPE: &str = "has a member of the wrong type";
 
-/// The members read, in the order of `Token`'s fields, then `error`.
-const MEMBERS: [&str; 4] = ["access_token", "token_type", "expires_in", "error"];
+/// The members read, all strings but the last.
+const MEMBERS: [&str; 4] = ["access_token", "token_type", "error", "expires_in"];
 
-/// Reads a success body.
-pub fn parse(body: &[u8]) -> Result<Token, Failure> {
-    let [access_token, token_type, expires_in, _] = members(body)?;
-    let access_token = match access_token {
-        Some(Member::Text(t)) => t,
-        _ => return Err(Failure::Token("has no access_token string")),
+/// What an answer gave of `MEMBERS`: the strings, and `expires_in` in whole
+/// seconds (0 for zero or less; a fraction is dropped, a huge value saturates).
+type Members = ([Option<String>; 3], Option<u64>);
+
+/// A success body: the value of the token's header (`prefix`, or else the
+/// answer's `token_type`, `bearer` in any case being `Bearer `, then the
+/// access token) and its lifetime in seconds, `None` when not given.
+pub fn header_value(body: &[u8], prefix: Option<&str>) -> Result<(String, Option<u64>), Failure> {
+    let ([token, kind, _], expires_in) = members(body)?;
+    let Some(token) = token else {
+        return Err(Failure::Token("has no access_token string"));
     };
-    let token_type = match token_type {
-        Some(Member::Text(t)) => Some(t),
-        None => None,
-        Some(Member::Seconds(_)) => return Err(Failure::Token(WRONG_TYPE)),
+    if expires_in == Some(0) {
+        let why = "has an expires_in that is not a positive number";
+        return Err(Failure::Token(why));
+    }
+    let mut value = match (prefix, kind) {
+        (Some(prefix), _) => String::from(prefix),
+        (None, Some(kind)) if kind.eq_ignore_ascii_case("bearer") => String::from("Bearer "),
+        (None, Some(kind)) => line(&[&kind, " "]),
+        (None, None) => return Err(Failure::Token("has no token_type; give oauth2.prefix")),
     };
-    let expires_in_s = match expires_in {
-        Some(Member::Seconds(0)) => {
-            return Err(Failure::Token(
-                "has an expires_in that is not a positive number",
-            ))
-        }
-        Some(Member::Seconds(s)) => Some(s),
-        None => None,
-        Some(Member::Text(_)) => return Err(Failure::Token(WRONG_TYPE)),
-    };
-    Ok(Token {
-        access_token,
-        token_type,
-        expires_in_s,
-    })
+    value.push_str(&token);
+    Ok((value, expires_in))
 }
 
 /// The `error` code of an error body, if it has one that is a short token
 /// (RFC 6749 §5.2: `invalid_client` and friends); its description, which
 /// may quote what the client sent, is never read.
 pub fn error_code(body: &[u8]) -> Option<String> {
-    let [.., error] = members(body).ok()?;
-    match error {
-        Some(Member::Text(code))
-            if !code.is_empty()
-                && code.len() <= 64
-                && code
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') =>
-        {
-            Some(code)
-        }
-        _ => None,
-    }
-}
-
-enum Member {
-    Text(String),
-    /// A number of seconds: 0 for zero or less.
-    Seconds(u64),
+    let ([.., Some(code)], _) = members(body).ok()? else {
+        return None;
+    };
+    let fits = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    (!code.is_empty() && code.len() <= 64 && code.as_bytes().iter().all(fits)).then_some(code)
 }
 
 /// The members `MEMBERS` names, from a JSON object body.
-fn members(body: &[u8]) -> Result<[Option<Member>; 4], Failure> {
+fn members(body: &[u8]) -> Result<Members, Failure> {
     let (mut s, mut object) = provider::object_body(body)?;
-    let mut found = [None, None, None, None];
+    let (mut text, mut expires_in) = ([None, None, None], None);
+    let mut seen = 0u8; // bit i: MEMBERS[i] was given
     while let Some(name) = s.next_key(&mut object).map_err(Failure::NotJson)? {
-        let Some(slot) = MEMBERS
-            .iter()
-            .position(|m| *m == name)
-            .and_then(|i| found.get_mut(i))
-        else {
+        let Some(i) = MEMBERS.iter().position(|m| *m == name) else {
             s.skip().map_err(Failure::NotJson)?;
             continue;
         };
-        if slot.is_some() {
+        if seen & 1 << i != 0 {
             return Err(Failure::Token("gives a member twice"));
         }
-        *slot = Some(match s.kind().map_err(Failure::NotJson)? {
-            Kind::String => Member::Text(s.string().map_err(Failure::NotJson)?.into_owned()),
-            Kind::Number => Member::Seconds(seconds(s.number().map_err(Failure::NotJson)?)),
+        seen |= 1 << i;
+        match (s.kind().map_err(Failure::NotJson)?, text.get_mut(i)) {
+            (Kind::String, Some(slot)) => {
+                *slot = Some(s.string().map_err(Failure::NotJson)?.into_owned())
+            }
+            (Kind::Number, None) => {
+                expires_in = Some(seconds(s.number().map_err(Failure::NotJson)?))
+            }
             _ => return Err(Failure::Token(WRONG_TYPE)),
-        });
+        }
     }
     s.end().map_err(Failure::NotJson)?;
-    Ok(found)
+    Ok((text, expires_in))
 }
 
 /// Whole seconds of a JSON number (checked by the scanner): its digits,
@@ -109,10 +85,7 @@ fn seconds(number: &str) -> u64 {
     if b.first() == Some(&b'-') {
         return 0;
     }
-    let exp_at = b
-        .iter()
-        .position(|&c| c == b'e' || c == b'E')
-        .unwrap_or(b.len());
+    let exp_at = b.iter().position(|&c| c | 0x20 == b'e').unwrap_or(b.len());
     let (mantissa, exponent) = b.split_at(exp_at);
     // The body is at most 64 KiB, so no exponent that matters is longer.
     let mut shift = 0i64;
@@ -122,30 +95,22 @@ fn seconds(number: &str) -> u64 {
     if exponent.get(1) == Some(&b'-') {
         shift = -shift;
     }
-    let point = mantissa
-        .iter()
-        .position(|&c| c == b'.')
-        .unwrap_or(mantissa.len());
-    // The digits left of the point once the exponent has moved it; leading
-    // zeros, on either side of the point, count for nothing; more than 20
-    // significant digits overflow a u64.
-    let mut keep = point as i64 + shift;
-    let (mut whole, mut taken, mut significant) = (0u64, 0i64, false);
-    for &c in mantissa.iter().filter(|c| c.is_ascii_digit()) {
-        if !significant && c == b'0' {
-            keep -= 1;
-            continue;
-        }
-        significant = true;
-        if taken >= keep.min(21) {
-            break;
+    let digits = mantissa.iter().filter(|c| c.is_ascii_digit());
+    let point = mantissa.iter().position(|&c| c == b'.');
+    // How many of the digits are left of the point once the exponent has moved it.
+    let mut keep = point.unwrap_or(mantissa.len()) as i64 + shift;
+    let mut whole = 0u64;
+    for &c in digits {
+        if keep <= 0 {
+            return whole;
         }
         whole = whole.saturating_mul(10).saturating_add(u64::from(c - b'0'));
-        taken += 1;
+        keep -= 1;
     }
-    while taken < keep.min(21) {
+    // Zeros the exponent adds; once saturated (or zero) more change nothing.
+    while keep > 0 && whole != 0 && whole != u64::MAX {
         whole = whole.saturating_mul(10);
-        taken += 1;
+        keep -= 1;
     }
     whole
 }
@@ -155,8 +120,9 @@ fn seconds(number: &str) -> u64 {
 mod tests {
     use super::*;
 
-    fn token(body: &str) -> Result<Token, Failure> {
-        parse(body.as_bytes())
+    /// The token and its lifetime, with no prefix.
+    fn token(body: &str) -> Result<(String, Option<u64>), Failure> {
+        header_value(body.as_bytes(), Some(""))
     }
 
     fn problem(body: &str) -> String {
@@ -172,20 +138,37 @@ mod tests {
                 "token_type": "Bearer", "access_token": "eyJ.a-b_c~d+e/f=", "refresh": null, "ok": true}"#,
         )
         .unwrap();
-        assert_eq!(t.access_token, "eyJ.a-b_c~d+e/f=");
-        assert_eq!(t.token_type.as_deref(), Some("Bearer"));
-        assert_eq!(t.expires_in_s, Some(3600));
-        let t = token(r#"{"access_token": "x"}"#).unwrap();
-        assert_eq!((t.token_type, t.expires_in_s), (None, None));
+        assert_eq!(t, ("eyJ.a-b_c~d+e/f=".into(), Some(3600)));
+        assert_eq!(
+            token(r#"{"access_token": "x"}"#).unwrap(),
+            ("x".into(), None)
+        );
         let escaped = token(r#"{"access_token": "a\u002fb"}"#).unwrap();
-        assert_eq!(escaped.access_token, "a/b");
+        assert_eq!(escaped.0, "a/b");
+    }
+
+    #[test]
+    fn the_prefix_is_given_or_the_token_type() {
+        let value = |body: &str, prefix| header_value(body.as_bytes(), prefix).map(|t| t.0);
+        let bearer = r#"{"access_token": "t", "token_type": "bEaReR"}"#;
+        assert_eq!(value(bearer, None).unwrap(), "Bearer t");
+        assert_eq!(value(bearer, Some("Token ")).unwrap(), "Token t");
+        let mac = r#"{"access_token": "t", "token_type": "MAC"}"#;
+        assert_eq!(value(mac, None).unwrap(), "MAC t");
+        let mut why = String::new();
+        value(r#"{"access_token": "t"}"#, None)
+            .unwrap_err()
+            .describe(&mut why);
+        assert_eq!(
+            why,
+            "the token response has no token_type; give oauth2.prefix"
+        );
     }
 
     #[test]
     fn expires_in_whole_fractional_exponent_huge() {
-        let lifetime = |n: &str| {
-            token(&format!(r#"{{"access_token": "x", "expires_in": {n}}}"#)).map(|t| t.expires_in_s)
-        };
+        let lifetime =
+            |n: &str| token(&format!(r#"{{"access_token": "x", "expires_in": {n}}}"#)).map(|t| t.1);
         for (n, s) in [
             ("1", 1),
             ("299.9", 299),
@@ -225,7 +208,7 @@ mod tests {
             ),
             (
                 r#"{"access_token": 7}"#,
-                "the token response has no access_token string",
+                "the token response has a member of the wrong type",
             ),
             (
                 r#"{"access_token": "a", "access_token": "b"}"#,
