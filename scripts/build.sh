@@ -15,7 +15,7 @@
 # Steps: cargo (release: opt-level z, LTO, one codegen unit, panic=abort),
 # wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt -Oz,
 # the stream callbacks' exports renamed (harness/rename_exports.py), and the
-# data of the snipped panics dropped (harness/strip_panic_data.py).
+# data only snipped code used dropped (harness/strip_dead_data.py).
 set -euo pipefail
 source "$(dirname "$0")/lib/tools.sh"
 
@@ -107,8 +107,8 @@ PY
   "$WASM_OPT" "${features[@]}" -Oz --converge --low-memory-unused \
     --strip-debug --strip-producers --strip-target-features "$work/trimmed.wasm" -o "$out"
   python3 -m harness.rename_exports "$out" "${renames[@]}"
-  # The panic locations the snipped panics left in the data (harness/strip_panic_data.py says how).
-  say "$(python3 -m harness.strip_panic_data "$out")"
+  # The data only snipped code used (harness/strip_dead_data.py says how).
+  say "$(python3 -m harness.strip_dead_data "$out")"
 
   if [ -n "$stages" ]; then
     mkdir -p "$stages"
@@ -118,7 +118,7 @@ PY
     # The final module with its names kept, for twiggy.
     "$WASM_OPT" "${features[@]}" -Oz --converge --low-memory-unused --debuginfo "$work/trimmed.wasm" \
       -o "$stages/4-final-with-names.wasm"
-    python3 -m harness.strip_panic_data "$stages/4-final-with-names.wasm" >/dev/null
+    python3 -m harness.strip_dead_data "$stages/4-final-with-names.wasm" >/dev/null
   fi
   (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
   say "$out: $(stat -c %s "$out") bytes ($(cut -d' ' -f1 "$out.sha256"))"

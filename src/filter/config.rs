@@ -421,11 +421,38 @@ fn read_object<'a>(
             return Err(Error::new(outer, &found(expected, other)));
         }
     }
-    let mut given = None;
-    let mut seen = 0u32; // bit i: FIELDS[i] was given
-                         // `static_headers`, then the values of `static_headers_env`: checked together.
+    // `static_headers`, then the values of `static_headers_env`: checked
+    // together at the end, and dropped in one place whatever the outcome.
     let mut headers: Vec<Entry<'a>> = Vec::new();
     let mut from_env: Vec<Entry<'a>> = Vec::new();
+    let (given, seen) = read_members(r, place, config, &mut headers, &mut from_env)?;
+    match place {
+        Place::OAuth2 => finish_oauth2(r.environ, config)?,
+        _ => finish_provider(place, seen, headers, from_env, config)?,
+    }
+    Ok(given)
+}
+
+/// The members of an object at `place`, read into `config` (and the static
+/// headers' entries into `headers` and `from_env`): the first provider field
+/// given, and which of `FIELDS` were (bit i for `FIELDS[i]`).
+fn read_members<'a>(
+    r: &mut Reading<'a>,
+    place: Place,
+    config: &mut Config,
+    headers: &mut Vec<Entry<'a>>,
+    from_env: &mut Vec<Entry<'a>>,
+) -> Result<(Option<&'static str>, u32), Error> {
+    let outer = match place {
+        Place::OAuth2 => OAUTH2,
+        _ => "",
+    };
+    let syntax = |e| match place {
+        Place::OAuth2 => in_field(OAUTH2, e),
+        _ => not_json(e),
+    };
+    let mut given = None;
+    let mut seen = 0u32;
     let mut members = r.s.object().map_err(syntax)?;
     while let Some(key) = r.s.next_key(&mut members).map_err(syntax)? {
         let at = FIELDS
@@ -467,7 +494,7 @@ fn read_object<'a>(
             }
             Field::StaticHeaders => {
                 let expected = "must be an object of header names to string values";
-                headers = string_map(s, name, expected)?;
+                *headers = string_map(s, name, expected)?;
             }
             Field::StaticHeadersEnv => {
                 let expected = "must be an object of header names to variable names";
@@ -490,11 +517,7 @@ fn read_object<'a>(
             }
         }
     }
-    match place {
-        Place::OAuth2 => finish_oauth2(r.environ, config)?,
-        _ => finish_provider(place, seen, headers, from_env, config)?,
-    }
-    Ok(given)
+    Ok((given, seen))
 }
 
 /// The checks of a provider's fields against each other, once all are read.

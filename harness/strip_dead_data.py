@@ -1,22 +1,28 @@
-"""Drops the panic locations a built module no longer uses, in place.
+"""Drops the data only snipped code used from a built module, in place.
 
-    python3 -m harness.strip_panic_data MODULE.wasm
+    python3 -m harness.strip_dead_data MODULE.wasm
 
-Every place Rust code may panic (a bounds check in std, a `RefCell` borrow)
-has a `core::panic::Location` in the module's data: a pointer to its source
-file's path, the path's length, a line and a column, 16 bytes. scripts/build.sh
-snips every panicking function (wasm-snip) and wasm-opt then drops the calls
-that passed those locations, but not the data: the linker laid it out before,
-and no wasm tool knows which bytes of a data segment are still read.
+scripts/build.sh snips every panicking and formatting function (wasm-snip),
+and the SDK's dispatcher, and wasm-opt then drops the code that called them,
+but not their data: the linker laid it out before, and no wasm tool knows
+which bytes of a data segment are still read. Two kinds are found here:
 
-This finds them: a 16-byte record (pointer, length, line, column) whose
-pointer is to a printable `*.rs` path of exactly that length. A location is
-dropped only when nothing refers to any of its bytes: no constant or load and
-store offset in the code, no global's initial value, no pointer-sized word in
-the rest of the data. A path is dropped when only dropped locations point at
-it and no code refers to it. Nothing else is touched. Dropped bytes become
-zero, which the fresh linear memory holds anyway, and each data segment is
-split around long runs of zeros so they cost nothing in the file.
+- panic locations. Every place Rust code may panic (a bounds check in std, a
+  `RefCell` borrow) has a `core::panic::Location`: a pointer to its source
+  file's path, the path's length, a line and a column, 16 bytes. A record of
+  that shape whose pointer is to a printable `*.rs` path of exactly that
+  length is dropped when nothing refers to any of its bytes: no constant or
+  load and store offset in the code, no global's initial value, no
+  pointer-sized word in the rest of the data. Its path goes too when only
+  dropped locations point at it.
+- strings: a run of 4 or more printable bytes that nothing refers to, from
+  64 bytes before it to its end (formatting's and the SDK's messages, the
+  digit tables of `core::fmt`). The 64 bytes cover code that indexes a
+  table with a bias folded into its address.
+
+Nothing else is touched. Dropped bytes become zero, which the fresh linear
+memory holds anyway, and each data segment is split around long runs of
+zeros so they cost nothing in the file.
 
 Fails, rather than guessing, on anything it cannot read (a passive data
 segment, an instruction it does not know).
@@ -31,7 +37,7 @@ from harness.rename_exports import leb, sections, uleb
 
 # Where a run of zeros is worth a segment of its own: a segment's header is
 # its flags, `i32.const <offset>`, `end` and its size, 8 bytes or less.
-SPLIT_AT = 16
+SPLIT_AT = 8
 
 
 def sleb(data: bytes, pos: int):
@@ -154,10 +160,14 @@ def data_segments(body: bytes):
 
 
 PATH = re.compile(rb"[\x21-\x7e]{1,300}\.rs")
+TEXT = re.compile(rb"[\x20-\x7e]{4,}")
+# How far before a string a reference may point and still be to it.
+BIAS = 64
 
 
 def dead_ranges(segments, code: set):
-    """The (start, end) of each unused panic location and source path."""
+    """The (start, end) of each unused panic location, source path and string;
+    how many locations were dropped, and found."""
     memory = {}
     for address, content in segments:
         for i, b in enumerate(content):
@@ -204,6 +214,16 @@ def dead_ranges(segments, code: set):
         users = [w for v in range(p, p + n) for w in pointed.get(v, [])]
         if not code_refers(p, p + n) and all(w in inside_dead for w in users):
             ranges.append((p, p + n))
+    live_words = sorted(v for v, users in pointed.items() if any(w not in inside_dead for w in users))
+
+    def data_refers(start, end):
+        i = bisect.bisect_left(live_words, start)
+        return i < len(live_words) and live_words[i] < end
+
+    for m in TEXT.finditer(image):
+        start, end = lo + m.start(), lo + m.end()
+        if not code_refers(start - BIAS, end) and not data_refers(start - BIAS, end):
+            ranges.append((start, end))
     return ranges, len(dead), len(locations)
 
 
@@ -277,6 +297,6 @@ if __name__ == "__main__":
     if report:
         dropped, found, size = report
         print(
-            f"{path}: dropped {dropped} of {found} panic locations and the paths only they named, "
+            f"{path}: dropped {dropped} of {found} panic locations, and strings nothing refers to: "
             f"{size} bytes of data; {len(module)} -> {len(stripped)} bytes"
         )
