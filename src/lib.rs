@@ -15,7 +15,9 @@ mod shim;
 // The core's parsers at the crate root, for the fuzz targets and the tests.
 #[cfg(any(test, feature = "fuzzing"))]
 pub use filter::invariants;
-pub use filter::{config, duration, headers, json, provider, random, schedule, store, structpb};
+pub use filter::{
+    config, duration, headers, json, provider, random, schedule, store, structpb, text,
+};
 
 #[cfg(all(target_arch = "wasm32", feature = "wee_alloc"))]
 #[global_allocator]

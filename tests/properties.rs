@@ -33,6 +33,17 @@ fn entries() -> impl Strategy<Value = Vec<(String, String)>> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
+    /// The filter's UTF-8 check (text.rs) accepts and refuses what the
+    /// standard library does, refusing at the same byte: it vouches for
+    /// the `str` it hands out.
+    #[test]
+    fn utf8_is_checked_as_the_standard_library_does(
+        bytes in proptest::collection::vec(prop_oneof![any::<u8>(), 0x80u8..0xc0, 0xc2u8..0xf5], 0..24)
+    ) {
+        let ours = header_augmenter::text::utf8(&bytes);
+        prop_assert_eq!(ours, std::str::from_utf8(&bytes).map_err(|e| e.valid_up_to()));
+    }
+
     #[test]
     fn any_bytes_as_a_provider_body(body in prop::collection::vec(any::<u8>(), 0..512)) {
         invariants::provider_body(&body);

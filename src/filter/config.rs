@@ -859,7 +859,7 @@ fn cluster(s: &mut Scanner, field: &'static str) -> Result<String, Error> {
             "is empty; name the Envoy cluster of the header provider",
         ));
     }
-    if value.chars().any(char::is_control) {
+    if has_control(&value) {
         return Err(Error::new(field, "has a control character"));
     }
     Ok(value)

@@ -134,7 +134,7 @@ fn unit(s: &[u8]) -> Result<(u64, &[u8]), Error> {
         // The run stops only before an ASCII byte, so it is whole characters.
         other => {
             return Err(Error::UnknownUnit(
-                std::str::from_utf8(other).unwrap_or("?").into(),
+                super::text::utf8(other).unwrap_or("?").into(),
             ))
         }
     };

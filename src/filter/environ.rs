@@ -8,7 +8,7 @@
 pub fn lookup<'a>(environ: &'a [u8], name: &str) -> Option<&'a str> {
     environ.split(|&b| b == 0).find_map(|entry| {
         let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
-        std::str::from_utf8(value).ok()
+        super::text::utf8(value).ok()
     })
 }
 

@@ -227,8 +227,8 @@ impl HeaderSet {
         for _ in 0..count {
             let name_len = usize::from(r.u16()?);
             let value_len = r.u32()? as usize;
-            let name = std::str::from_utf8(r.take(name_len)?).ok()?;
-            let value = std::str::from_utf8(r.take(value_len)?).ok()?;
+            let name = super::text::utf8(r.take(name_len)?).ok()?;
+            let value = super::text::utf8(r.take(value_len)?).ok()?;
             if name.bytes().any(|b| b.is_ascii_uppercase()) {
                 return None;
             }

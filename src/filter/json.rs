@@ -69,14 +69,14 @@ pub struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     /// Checks the whole input is UTF-8 up front, so every later slice is a `str`.
     pub fn new(input: &'a [u8]) -> Result<Self, Error> {
-        match std::str::from_utf8(input) {
+        match super::text::utf8(input) {
             Ok(text) if text.starts_with('\u{feff}') => Err(Box::new(Problem {
                 at: 0,
                 what: "starts with a byte order mark",
             })),
             Ok(text) => Ok(Scanner { text, pos: 0 }),
-            Err(e) => Err(Box::new(Problem {
-                at: e.valid_up_to(),
+            Err(valid) => Err(Box::new(Problem {
+                at: valid,
                 what: "is not valid UTF-8",
             })),
         }

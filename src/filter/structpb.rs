@@ -87,7 +87,7 @@ fn write_struct(bytes: &[u8], out: &mut String, depth: u32) -> Option<()> {
         let (mut key, mut value) = (None, None);
         while let Some(tag) = entry.tag() {
             match tag {
-                (1, LEN) => key = Some(std::str::from_utf8(entry.bytes()?).ok()?),
+                (1, LEN) => key = Some(super::text::utf8(entry.bytes()?).ok()?),
                 (2, LEN) => value = Some(entry.bytes()?),
                 _ => return None,
             }
@@ -117,7 +117,7 @@ fn write_value(bytes: &[u8], out: &mut String, depth: u32) -> Option<()> {
             out.push_str("null");
         }
         (2, I64) => write_number(f64::from_bits(wire.fixed64()?), out),
-        (3, LEN) => write_string(std::str::from_utf8(wire.bytes()?).ok()?, out),
+        (3, LEN) => write_string(super::text::utf8(wire.bytes()?).ok()?, out),
         (4, VARINT) => out.push_str(if wire.varint()? != 0 { "true" } else { "false" }),
         (5, LEN) => write_struct(wire.bytes()?, out, depth + 1)?,
         (6, LEN) => write_list(wire.bytes()?, out, depth + 1)?,

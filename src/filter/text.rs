@@ -103,9 +103,83 @@ pub fn line(parts: &[&str]) -> String {
     out
 }
 
+/// How many bytes of `bytes` are valid UTF-8 from the start (RFC 3629: no
+/// overlong forms, no surrogates, nothing past U+10FFFF): all of them when
+/// the whole is. What `std::str::from_utf8` accepts (tests/properties.rs
+/// compares the two), in a tenth of its code.
+fn utf8_prefix(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        // The sequence's length, and the range its second byte must be in.
+        let (len, second) = match b {
+            0x00..=0x7f => (1, 0..=0xff),
+            0xc2..=0xdf => (2, 0x80..=0xbf),
+            0xe0 => (3, 0xa0..=0xbf),
+            0xed => (3, 0x80..=0x9f),
+            0xe1..=0xef => (3, 0x80..=0xbf),
+            0xf0 => (4, 0x90..=0xbf),
+            0xf1..=0xf3 => (4, 0x80..=0xbf),
+            0xf4 => (4, 0x80..=0x8f),
+            _ => return i,
+        };
+        let fits = |k: usize| {
+            let range = if k == 1 { second.clone() } else { 0x80..=0xbf };
+            bytes.get(i + k).is_some_and(|c| range.contains(c))
+        };
+        if !(1..len).all(fits) {
+            return i;
+        }
+        i += len;
+    }
+    i
+}
+
+/// `bytes` as text if it is all UTF-8; else how many bytes from the start are.
+pub fn utf8(bytes: &[u8]) -> Result<&str, usize> {
+    match utf8_prefix(bytes) {
+        // SAFETY: `utf8_prefix` has checked every byte is part of a valid
+        // UTF-8 sequence, by the same rules as `std::str::from_utf8`.
+        valid if valid == bytes.len() => Ok(unsafe { std::str::from_utf8_unchecked(bytes) }),
+        valid => Err(valid),
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    /// What the standard library says of `bytes`.
+    fn std_utf8(bytes: &[u8]) -> Result<&str, usize> {
+        std::str::from_utf8(bytes).map_err(|e| e.valid_up_to())
+    }
+
+    #[test]
+    fn utf8_agrees_with_the_standard_library() {
+        // Every first and second byte, with the third and fourth at each
+        // boundary of the continuation ranges; then text after it.
+        let edges = [
+            0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xf4, 0xff,
+        ];
+        for b0 in 0..=255u8 {
+            for b1 in 0..=255u8 {
+                for &b2 in &edges {
+                    for &b3 in &edges {
+                        let bytes = [b0, b1, b2, b3, b'x'];
+                        for end in [1, 2, 3, 5] {
+                            let b = &bytes[..end];
+                            assert_eq!(utf8(b), std_utf8(b), "{b:x?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(utf8("é€😀".as_bytes()), Ok("é€😀"));
+        assert_eq!(utf8(b"ab\xed\xa0\x80"), Err(2), "a surrogate");
+        assert_eq!(utf8(b"\xf4\x90\x80\x80"), Err(0), "past U+10FFFF");
+        assert_eq!(utf8(b"\xc0\xaf"), Err(0), "overlong");
+        assert_eq!(utf8(b""), Ok(""));
+    }
 
     fn num(n: u64) -> String {
         let mut s = String::new();

@@ -487,7 +487,6 @@ pub const CLUSTER_PROPERTY: &str = "xds\0cluster_name";
 
 /// A string property of the effective context, such as `plugin_name`; empty if absent.
 fn property(host: &impl Host, name: &str) -> String {
-    host.property(name)
-        .and_then(|b| String::from_utf8(b).ok())
-        .unwrap_or_default()
+    let bytes = host.property(name).unwrap_or_default();
+    super::text::utf8(&bytes).unwrap_or_default().into()
 }
