@@ -28,13 +28,15 @@ pub struct Provider {
 
 impl Provider {
     /// The proxy-wasm shared-data key under which the headers fetched from this
-    /// provider, named `name`, by the plugin named `plugin` are published. Two
-    /// plugins or providers in one VM never collide, and a plugin reconfigured
-    /// to another provider never serves the old provider's headers.
-    pub fn shared_data_key(&self, plugin: &str, name: &str) -> String {
+    /// provider, known by `who` (its name, and for a grant what else tells
+    /// it apart), by the plugin named `plugin` are published. Two plugins or
+    /// providers in one VM never collide, and a plugin reconfigured to
+    /// another provider never serves the old provider's headers.
+    pub fn shared_data_key(&self, plugin: &str, who: &[&str]) -> String {
         // FNV-1a over the parts, separated so ("ab","c") != ("a","bc").
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for part in [&self.cluster, &self.authority, &self.path, name].iter() {
+        let place = [self.cluster.as_str(), &self.authority, &self.path];
+        for part in place.iter().chain(who) {
             for &b in part.as_bytes().iter().chain(b"\n") {
                 hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
             }
@@ -1304,14 +1306,14 @@ mod tests {
     #[test]
     fn shared_data_keys_separate_plugins_and_providers() {
         let p = Config::default().provider;
-        let key = p.shared_data_key("ha", "");
+        let key = p.shared_data_key("ha", &[""]);
         assert!(key.starts_with("header_augmenter/v3/ha/"), "{key}");
         assert_eq!(key.len(), "header_augmenter/v3/ha/".len() + 16);
-        assert_eq!(key, p.shared_data_key("ha", ""));
-        assert_ne!(key, p.shared_data_key("other", ""));
+        assert_eq!(key, p.shared_data_key("ha", &[""]));
+        assert_ne!(key, p.shared_data_key("other", &[""]));
         let mut q = p.clone();
         q.path = "/other".into();
-        assert_ne!(key, q.shared_data_key("ha", ""));
+        assert_ne!(key, q.shared_data_key("ha", &[""]));
         let a = Provider {
             cluster: "ab".into(),
             authority: "c".into(),
@@ -1322,7 +1324,10 @@ mod tests {
             authority: "bc".into(),
             path: "/".into(),
         };
-        assert_ne!(a.shared_data_key("ha", ""), b.shared_data_key("ha", ""));
+        assert_ne!(
+            a.shared_data_key("ha", &[""]),
+            b.shared_data_key("ha", &[""])
+        );
     }
 
     #[test]

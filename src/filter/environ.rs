@@ -6,10 +6,19 @@
 /// when absent or not UTF-8. (`name` has no `=`: the configuration checks
 /// it is a variable name.)
 pub fn lookup<'a>(environ: &'a [u8], name: &str) -> Option<&'a str> {
-    environ.split(|&b| b == 0).find_map(|entry| {
-        let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
-        super::text::utf8(value).ok()
-    })
+    let mut rest = environ;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        let (entry, after) = rest.split_at(end);
+        if entry.len() > name.len() && entry.starts_with(name.as_bytes()) {
+            if let (Some(b'='), Some(value)) = (entry.get(name.len()), entry.get(name.len() + 1..))
+            {
+                return super::text::utf8(value).ok();
+            }
+        }
+        rest = after.get(1..).unwrap_or_default();
+    }
+    None
 }
 
 #[cfg(test)]

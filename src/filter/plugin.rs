@@ -8,7 +8,6 @@ use super::host::Host;
 use super::metrics::M;
 use super::policy::Target;
 use super::source::Source;
-use super::text::line;
 
 pub struct Plugin {
     /// Stays the same across reconfigurations: held requests refer to it.
@@ -84,25 +83,24 @@ impl Plugin {
         let mut old = std::mem::take(&mut self.sources);
         for config in settings.providers {
             // A grant's client and what it asks for are part of who the provider is.
-            let who = match &config.oauth2 {
+            // And where its token goes; the secret's variable, so that a VM
+            // with a new secret does not inherit the lease of one still
+            // trying the old (its name only).
+            let key = match &config.oauth2 {
                 Some(o) => {
-                    // And where its token goes; the secret's variable, so
-                    // that a VM with a new secret does not inherit the
-                    // lease of one still trying the old (its name only).
                     let prefix = o.prefix.as_deref().map_or("\0", |p| p);
-                    let parts = [&config.name, "\n", &o.client_id, "\n", &o.grant, "\n"];
-                    line(&[
-                        &line(&parts),
+                    let who = [
+                        &config.name,
+                        &o.client_id,
+                        &o.grant,
                         &o.header,
-                        "\n",
                         prefix,
-                        "\n",
                         &o.client_secret_env,
-                    ])
+                    ];
+                    config.provider.shared_data_key(&self.name, &who)
                 }
-                None => config.name.clone(),
+                None => config.provider.shared_data_key(&self.name, &[&config.name]),
             };
-            let key = config.provider.shared_data_key(&self.name, &who);
             let source = match old.iter().position(|s| s.key == key) {
                 Some(i) => {
                     let mut source = old.swap_remove(i);

@@ -300,7 +300,7 @@ fn an_unreadable_lease_counts_as_held_until_nobody_renews_it() {
     // Something else in the namespace wrote the lease key first.
     let key = {
         let config = crate::config::parse(b"{}").unwrap();
-        super::store::lease_key(&config.providers[0].provider.shared_data_key("p", ""))
+        super::store::lease_key(&config.providers[0].provider.shared_data_key("p", &[""]))
     };
     w.process.write(&key, b"not a lease");
     w.configure(0, "p", "", "{}");
