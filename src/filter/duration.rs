@@ -108,10 +108,7 @@ fn digits(s: &[u8]) -> Result<(u64, usize, &[u8]), Error> {
         if !b.is_ascii_digit() {
             break;
         }
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
-            .ok_or(Error::TooLong)?;
+        value = super::text::ten_times(value, b - b'0').ok_or(Error::TooLong)?;
         count += 1;
     }
     Ok((value, count, s.get(count..).unwrap_or(&[])))

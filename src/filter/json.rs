@@ -420,35 +420,26 @@ impl<'a> Scanner<'a> {
     /// A number with no fraction or exponent. Anything else is an error here,
     /// because every number the filter reads counts something.
     pub fn integer(&mut self) -> Result<i64, Error> {
-        self.skip_space();
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.pos += 1;
-        }
-        let start = self.pos;
-        let mut value: i64 = 0;
-        while let Some(b @ b'0'..=b'9') = self.peek() {
-            let digit = i64::from(b - b'0');
-            value = match value.checked_mul(10).and_then(|v| v.checked_add(digit)) {
-                Some(v) => v,
-                None => return Err(self.fail("number is too large")),
+        let text = self.number()?;
+        let start = self.pos - text.len();
+        let mut value = 0u64;
+        for (i, b) in text.bytes().enumerate() {
+            let at = start + i;
+            let what = match b {
+                b'-' => continue,
+                b'0'..=b'9' => match super::text::ten_times(value, b - b'0') {
+                    Some(v) if v <= i64::MAX as u64 => {
+                        value = v;
+                        continue;
+                    }
+                    _ => "number is too large",
+                },
+                _ => "expected a whole number",
             };
-            self.pos += 1;
+            return Err(Box::new(Problem { at, what }));
         }
-        match self.pos - start {
-            0 => return Err(self.fail("expected a digit")),
-            n if n > 1 && self.text.as_bytes().get(start) == Some(&b'0') => {
-                return Err(Box::new(Problem {
-                    at: start,
-                    what: "number has a leading zero",
-                }))
-            }
-            _ => {}
-        }
-        if let Some(b'.' | b'e' | b'E') = self.peek() {
-            return Err(self.fail("expected a whole number"));
-        }
-        Ok(if negative { -value } else { value })
+        let value = value as i64; // at most i64::MAX
+        Ok(if text.starts_with('-') { -value } else { value })
     }
 
     /// Nothing but white space may follow the document.

@@ -216,7 +216,7 @@ fn delta_seconds(value: &[u8]) -> Option<u64> {
         return None;
     }
     Some(value.iter().fold(0u64, |n, &d| {
-        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        super::text::ten_times(n, d - b'0').unwrap_or(u64::MAX)
     }))
 }
 

@@ -103,6 +103,16 @@ pub fn line(parts: &[&str]) -> String {
     out
 }
 
+/// `n * 10 + digit`, or `None` past `u64::MAX`: what reading a decimal
+/// number takes, checked by a comparison (an overflow check would multiply
+/// in 128 bits).
+pub fn ten_times(n: u64, digit: u8) -> Option<u64> {
+    match n > (u64::MAX - u64::from(digit)) / 10 {
+        true => None,
+        false => Some(n * 10 + u64::from(digit)),
+    }
+}
+
 /// How many bytes of `bytes` are valid UTF-8 from the start (RFC 3629: no
 /// overlong forms, no surrogates, nothing past U+10FFFF): all of them when
 /// the whole is. What `std::str::from_utf8` accepts (tests/properties.rs

@@ -5,7 +5,7 @@
 
 use super::json::Kind;
 use super::provider::{self, Failure};
-use super::text::line;
+use super::text::{line, ten_times};
 
 const WRONG_TYPE: &str = "has a member of the wrong type";
 
@@ -20,7 +20,9 @@ type Members = ([Option<String>; 3], Option<u64>);
 /// answer's `token_type`, `bearer` in any case being `Bearer `, then the
 /// access token) and its lifetime in seconds, `None` when not given.
 pub fn header_value(body: &[u8], prefix: Option<&str>) -> Result<(String, Option<u64>), Failure> {
-    let ([token, kind, _], expires_in) = members(body)?;
+    let mut found = Members::default();
+    members(body, &mut found)?;
+    let ([token, kind, _], expires_in) = found;
     let Some(token) = token else {
         return Err(Failure::Token("has no access_token string"));
     };
@@ -42,17 +44,19 @@ pub fn header_value(body: &[u8], prefix: Option<&str>) -> Result<(String, Option
 /// (RFC 6749 §5.2: `invalid_client` and friends); its description, which
 /// may quote what the client sent, is never read.
 pub fn error_code(body: &[u8]) -> Option<String> {
-    let ([.., Some(code)], _) = members(body).ok()? else {
+    let mut found = Members::default();
+    members(body, &mut found).ok()?;
+    let ([.., Some(code)], _) = found else {
         return None;
     };
     let fits = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
     (!code.is_empty() && code.len() <= 64 && code.as_bytes().iter().all(fits)).then_some(code)
 }
 
-/// The members `MEMBERS` names, from a JSON object body.
-fn members(body: &[u8]) -> Result<Members, Failure> {
+/// The members `MEMBERS` names, from a JSON object body, into `found`.
+fn members(body: &[u8], found: &mut Members) -> Result<(), Failure> {
     let (mut s, mut object) = provider::object_body(body)?;
-    let (mut text, mut expires_in) = ([None, None, None], None);
+    let (text, expires_in) = found;
     let mut seen = 0u8; // bit i: MEMBERS[i] was given
     while let Some(name) = s.next_key(&mut object).map_err(Failure::NotJson)? {
         let Some(i) = MEMBERS.iter().position(|m| *m == name) else {
@@ -68,13 +72,13 @@ fn members(body: &[u8]) -> Result<Members, Failure> {
                 *slot = Some(s.string().map_err(Failure::NotJson)?.into_owned())
             }
             (Kind::Number, None) => {
-                expires_in = Some(seconds(s.number().map_err(Failure::NotJson)?))
+                *expires_in = Some(seconds(s.number().map_err(Failure::NotJson)?))
             }
             _ => return Err(Failure::Token(WRONG_TYPE)),
         }
     }
     s.end().map_err(Failure::NotJson)?;
-    Ok((text, expires_in))
+    Ok(())
 }
 
 /// Whole seconds of a JSON number (checked by the scanner): its digits,
@@ -104,12 +108,12 @@ fn seconds(number: &str) -> u64 {
         if keep <= 0 {
             return whole;
         }
-        whole = whole.saturating_mul(10).saturating_add(u64::from(c - b'0'));
+        whole = ten_times(whole, c - b'0').unwrap_or(u64::MAX);
         keep -= 1;
     }
     // Zeros the exponent adds; once saturated (or zero) more change nothing.
     while keep > 0 && whole != 0 && whole != u64::MAX {
-        whole = whole.saturating_mul(10);
+        whole = ten_times(whole, 0).unwrap_or(u64::MAX);
         keep -= 1;
     }
     whole
