@@ -393,6 +393,9 @@ struct Reading<'a> {
     listed: Vec<Config>,
 }
 
+/// What `static_headers` and `static_headers_env` must be.
+const HEADER_MAP: &str = "must be an object of header names to string values";
+
 /// One member of an object of strings, as given.
 type Entry<'a> = (Cow<'a, str>, Cow<'a, str>);
 
@@ -495,12 +498,10 @@ fn read_members<'a>(
                 read_object(r, Place::OAuth2, config)?;
             }
             Field::StaticHeaders => {
-                let expected = "must be an object of header names to string values";
-                *headers = string_map(s, name, expected)?;
+                *headers = string_map(s, name, HEADER_MAP)?;
             }
             Field::StaticHeadersEnv => {
-                let expected = "must be an object of header names to variable names";
-                for (header, variable) in string_map(s, name, expected)? {
+                for (header, variable) in string_map(s, name, HEADER_MAP)? {
                     env_name(&variable, name)?;
                     let value = lookup(r.environ, &variable, name)?;
                     from_env.push((header, Cow::Borrowed(value)));
@@ -710,8 +711,10 @@ fn read_member(
         }
         Field::ClientAuth => o.basic_auth = choice(s, field, &["basic", "body"])? == 0,
         Field::Scopes => scopes(s, field, &mut o.grant)?,
-        Field::Audience => form::push_pair(&mut o.grant, "audience", &text(s, field, false)?),
-        Field::Resource => form::push_pair(&mut o.grant, "resource", &text(s, field, false)?),
+        // Sent as the parameter the member is named for.
+        Field::Audience | Field::Resource => {
+            form::push_pair(&mut o.grant, short(field), &text(s, field, false)?)
+        }
         Field::Params => {
             for (name, value) in &string_map(s, field, "must be an object of strings")? {
                 if RESERVED_PARAMS.contains(&&**name) {

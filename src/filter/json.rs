@@ -176,11 +176,6 @@ impl<'a> Scanner<'a> {
         if !self.next_item(members)? {
             return Ok(None);
         }
-        self.key().map(Some)
-    }
-
-    /// A member's key and its colon, with the scanner left on its value.
-    fn key(&mut self) -> Result<Cow<'a, str>, Error> {
         if self.peek() != Some(b'"') {
             return Err(self.fail("expected a string key"));
         }
@@ -191,7 +186,7 @@ impl<'a> Scanner<'a> {
         }
         self.pos += 1;
         self.skip_space();
-        Ok(key)
+        Ok(Some(key))
     }
 
     /// The string that starts here.
@@ -390,10 +385,10 @@ impl<'a> Scanner<'a> {
             Kind::Null => self.null(),
             kind => {
                 let mut members = self.open(kind == Kind::Array)?;
-                while self.next_item(&mut members)? {
-                    if !members.array {
-                        self.key()?;
-                    }
+                while match kind {
+                    Kind::Array => self.next_item(&mut members)?,
+                    _ => self.next_key(&mut members)?.is_some(),
+                } {
                     self.skip_nested(depth + 1)?;
                 }
                 Ok(())

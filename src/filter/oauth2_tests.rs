@@ -110,7 +110,7 @@ fn an_error_answer_keeps_the_last_token_and_names_its_code_only() {
     assert!(failed >= 1, "{failed}");
     assert!(
         w.process
-            .logged("the token endpoint answered HTTP 401, error \"invalid_client\"")
+            .logged("the provider call returned HTTP 401, error \"invalid_client\"")
             >= 1
     );
     let logs = w.process.logs.borrow();

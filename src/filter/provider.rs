@@ -82,9 +82,16 @@ impl Failure {
                 super::text::push_duration(out, *timeout_ms);
                 out.push_str(" (header_providing_service_timeout)");
             }
-            Failure::Status(code) => {
+            Failure::Status(status) | Failure::Refused { status, .. } => {
                 out.push_str("the provider call returned HTTP ");
-                push_u64(out, u64::from(*code));
+                push_u64(out, u64::from(*status));
+                if let Failure::Refused {
+                    code: Some(code), ..
+                } = self
+                {
+                    out.push_str(", error ");
+                    push_quoted(out, code);
+                }
             }
             Failure::BodyTooLarge(size) => {
                 out.push_str("the body is ");
@@ -115,14 +122,6 @@ impl Failure {
             Failure::Token(why) => {
                 out.push_str("the token response ");
                 out.push_str(why);
-            }
-            Failure::Refused { status, code } => {
-                out.push_str("the token endpoint answered HTTP ");
-                push_u64(out, u64::from(*status));
-                if let Some(code) = code {
-                    out.push_str(", error ");
-                    push_quoted(out, code);
-                }
             }
             Failure::AllRefused(refused) => {
                 out.push_str("all ");

@@ -119,7 +119,7 @@ def test_a_wrong_secret_keeps_the_last_token_and_logs_the_error_code(tmp_path, i
         eventually(lambda: envoy.stat("fetches_failed") >= 2, timeout=6)
         assert token_of(envoy.upstream_headers()) == first, "the last good token is kept"
         assert [e["error"] for e in idp.errors()][:1] == ["invalid_client"]
-        assert ('header fetch failed: the token endpoint answered HTTP 401, error "invalid_client"; '
+        assert ('header fetch failed: the provider call returned HTTP 401, error "invalid_client"; '
                 "keeping the last good headers (1, fetched") in envoy.log()
         assert "retrying in" in envoy.log()
 
