@@ -13,7 +13,7 @@
 # (scripts/size-report.sh reads them).
 #
 # Steps: cargo (release: opt-level z, LTO, one codegen unit, panic=abort),
-# wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt -Oz,
+# wasm-snip, wasm-metadce (drops exports Envoy never needs), wasm-opt (-Oz and more),
 # the stream callbacks' exports renamed (harness/rename_exports.py), and the
 # data only snipped code used dropped (harness/strip_dead_data.py).
 set -euo pipefail
@@ -41,10 +41,7 @@ ensure_binaryen
 WASM_SNIP=$(cargo_tool wasm-snip "$WASM_SNIP_VERSION")
 cd "$ROOT"
 
-# The features rustc enables for wasm32-unknown-unknown; binaryen must accept them all.
-features=(--enable-bulk-memory --enable-bulk-memory-opt --enable-call-indirect-overlong
-  --enable-multivalue --enable-mutable-globals --enable-nontrapping-float-to-int
-  --enable-reference-types --enable-sign-ext)
+features=("${WASM_FEATURES[@]}")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -98,18 +95,9 @@ PY
   "$WASM_METADCE" "${features[@]}" --debuginfo "$work/snipped.wasm" -f "$work/graph.json" \
     -o "$work/trimmed.wasm" >/dev/null
 
-  say "wasm-opt -Oz"
+  say "wasm-opt -Oz (WASM_OPT_PASSES in scripts/lib/tools.sh)"
   mkdir -p "$(dirname "$out")"
-  # -Oz, then once more from flat code rebuilt by the relooper: it finds
-  # control flow -Oz alone keeps, and with locals merged once more (about
-  # 530 bytes in all; scripts/size-report.sh).
-  local passes=(-Oz --converge --flatten --rereloop -Oz --converge
-    --merge-locals --coalesce-locals-learning -Oz --low-memory-unused)
-  # --low-memory-unused lets binaryen fold `ptr + C` (C < 1 KiB) into a
-  # load's or store's offset, which differs only where `ptr + C` wraps past
-  # 2^32 into the first KiB: Rust's pointer arithmetic never wraps, and the
-  # first KiB is the far end of the 64 KiB stack (.cargo/config.toml).
-  "$WASM_OPT" "${features[@]}" "${passes[@]}" \
+  "$WASM_OPT" "${features[@]}" "${WASM_OPT_PASSES[@]}" \
     --strip-debug --strip-producers --strip-target-features "$work/trimmed.wasm" -o "$out"
   python3 -m harness.rename_exports "$out" "${renames[@]}"
   # The data only snipped code used (harness/strip_dead_data.py says how).
@@ -121,7 +109,7 @@ PY
     cp "$work/snipped.wasm" "$stages/2-snipped.wasm"
     cp "$work/trimmed.wasm" "$stages/3-trimmed.wasm"
     # The final module with its names kept, for twiggy.
-    "$WASM_OPT" "${features[@]}" "${passes[@]}" --debuginfo "$work/trimmed.wasm" \
+    "$WASM_OPT" "${features[@]}" "${WASM_OPT_PASSES[@]}" --debuginfo "$work/trimmed.wasm" \
       -o "$stages/4-final-with-names.wasm"
     python3 -m harness.strip_dead_data "$stages/4-final-with-names.wasm" >/dev/null
   fi

