@@ -7,6 +7,7 @@ import pytest
 
 from harness.envoy import ROOT, WASM, WASM_RESPONSE
 from harness.rename_exports import export_entries, leb, sections  # the build's own reader
+from harness.strip_dead_data import data_segments
 
 BUDGET = 100_000
 # Callbacks Envoy would call on every request: each costs about a microsecond
@@ -86,3 +87,16 @@ def test_imports_are_the_abi_the_wasi_clock_and_environment(wasm):
 @each
 def test_no_custom_sections_ship(wasm):
     assert [sid for sid, _ in sections(wasm.read_bytes()) if sid == 0] == []
+
+
+@each
+def test_no_data_of_snipped_code_ships(wasm):
+    """What snipped panics and formatting left in the data segments is gone
+    (harness/strip_dead_data.py): no source path, no panic message."""
+    module = wasm.read_bytes()
+    data = b"".join(content for sid, body in sections(module) if sid == 11
+                    for _, content in data_segments(body))
+    for left in (b"/rustc/", b"src/filter/", b".cargo/registry", b"called `Result::unwrap()`",
+                 b"out of range for slice", b"invalid context_id"):
+        assert left not in data, left
+    assert b"the configuration is not valid JSON: " in data, "the filter's own messages stay"
