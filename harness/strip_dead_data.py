@@ -1,6 +1,6 @@
 """Drops the data only snipped code used from a built module, in place.
 
-    python3 -m harness.strip_dead_data MODULE.wasm
+    python3 -m harness.strip_dead_data MODULE.wasm [SOURCE_DIR]
 
 scripts/build.sh snips every panicking and formatting function (wasm-snip),
 and the SDK's dispatcher, and wasm-opt then drops the code that called them,
@@ -11,14 +11,19 @@ which bytes of a data segment are still read. Two kinds are found here:
   `RefCell` borrow) has a `core::panic::Location`: a pointer to its source
   file's path, the path's length, a line and a column, 16 bytes. A record of
   that shape whose pointer is to a printable `*.rs` path of exactly that
-  length is dropped when nothing refers to any of its bytes: no constant or
+  length is dropped when nothing refers to any of its bytes: no constant
+  (either half of a 64-bit one) or
   load and store offset in the code, no global's initial value, no
   pointer-sized word in the rest of the data. Its path goes too when only
   dropped locations point at it.
-- strings: a run of 4 or more printable bytes that nothing refers to, from
-  64 bytes before it to its end (formatting's and the SDK's messages, the
-  digit tables of `core::fmt`). The 64 bytes cover code that indexes a
-  table with a bias folded into its address.
+- strings, when SOURCE_DIR (the filter's `src/`) is given: a run of 4 or
+  more bytes of text (printable ASCII, tab, line ends, UTF-8) that nothing
+  refers to from 64 bytes before it to its end (formatting's and the SDK's
+  messages, the digit tables of `core::fmt`), but for any of the filter's
+  own string literals of 8 bytes or more inside it. The 64 bytes cover code
+  that folds a small bias into a table's address; a table indexed with a
+  larger one would be the filter's own literal (what std code the module
+  keeps reads no text table), and stays whole.
 
 Nothing else is touched. Dropped bytes become zero, which the fresh linear
 memory holds anyway, and each data segment is split around long runs of
@@ -29,6 +34,7 @@ segment, an instruction it does not know).
 """
 
 import bisect
+import pathlib
 import re
 import struct
 import sys
@@ -84,8 +90,9 @@ def addresses_in(expr: bytes, pos: int, end: int, out: set):
         elif op == 0x41:
             value, pos = sleb(expr, pos)
             out.add(value & 0xFFFFFFFF)
-        elif op == 0x42:
-            pos = sleb(expr, pos)[1]
+        elif op == 0x42:  # both halves: a pointer and a length may travel as one i64
+            value, pos = sleb(expr, pos)
+            out.update((value & 0xFFFFFFFF, value >> 32 & 0xFFFFFFFF))
         elif op == 0x43:
             pos += 4
         elif op == 0x44:
@@ -111,11 +118,10 @@ def addresses_in(expr: bytes, pos: int, end: int, out: set):
     return pos
 
 
-def code_addresses(module: bytes) -> set:
-    """Every value the code and the globals' initial values could use as an address."""
-    found = set()
+def function_bodies(module: bytes):
+    """(code section, start, end) of each function body's instructions."""
     for sid, body in sections(module):
-        if sid == 10:  # code
+        if sid == 10:
             count, pos = leb(body, 0)
             for _ in range(count):
                 size, pos = leb(body, pos)
@@ -123,9 +129,17 @@ def code_addresses(module: bytes) -> set:
                 groups, at = leb(body, pos)
                 for _ in range(groups):
                     at = leb(body, at)[1] + 1  # a count, then a value type
-                addresses_in(body, at, end, found)
+                yield body, at, end
                 pos = end
-        elif sid == 6:  # globals: a type, mutability, a constant and `end`
+
+
+def code_addresses(module: bytes) -> set:
+    """Every value the code and the globals' initial values could use as an address."""
+    found = set()
+    for body, start, end in function_bodies(module):
+        addresses_in(body, start, end, found)
+    for sid, body in sections(module):
+        if sid == 6:  # globals: a type, mutability, a constant and `end`
             count, pos = leb(body, 0)
             for _ in range(count):
                 op, pos = body[pos + 2], pos + 3
@@ -151,6 +165,7 @@ def data_segments(body: bytes):
         if flags != 0 or body[pos] != 0x41:
             raise SystemExit("error: only active data segments at an i32.const address are read here")
         address, pos = sleb(body, pos + 1)
+        address &= 0xFFFFFFFF
         if body[pos] != 0x0B:
             raise SystemExit("error: a data segment's address is not a plain i32.const")
         size, pos = leb(body, pos + 1)
@@ -160,14 +175,17 @@ def data_segments(body: bytes):
 
 
 PATH = re.compile(rb"[\x21-\x7e]{1,300}\.rs")
-TEXT = re.compile(rb"[\x20-\x7e]{4,}")
-# How far before a string a reference may point and still be to it.
+# Text: printable ASCII, tab and line ends, and UTF-8's bytes.
+TEXT = re.compile(rb"[\x09\x0a\x0d\x20-\x7e\x80-\xff]{4,}")
+# How far before a string a reference may point and still be to it (a
+# table's address with an index's bias folded in).
 BIAS = 64
 
 
-def dead_ranges(segments, code: set):
-    """The (start, end) of each unused panic location, source path and string;
-    how many locations were dropped, and found."""
+def dead_ranges(segments, code: set, own):
+    """The (start, end) of each unused panic location, source path and string
+    (`own`: the filter's own string literals, never dropped; None: no
+    strings); how many locations were dropped, and found."""
     memory = {}
     for address, content in segments:
         for i, b in enumerate(content):
@@ -220,10 +238,18 @@ def dead_ranges(segments, code: set):
         i = bisect.bisect_left(live_words, start)
         return i < len(live_words) and live_words[i] < end
 
-    for m in TEXT.finditer(image):
+    for m in TEXT.finditer(image) if own is not None else ():
         start, end = lo + m.start(), lo + m.end()
-        if not code_refers(start - BIAS, end) and not data_refers(start - BIAS, end):
-            ranges.append((start, end))
+        if code_refers(start - BIAS, end) or data_refers(start - BIAS, end):
+            continue
+        # All of it but where one of the filter's own literals is.
+        keep = sorted((m.start() + i, m.start() + i + len(literal)) for literal in own
+                      for i in find_all(m.group(), literal))
+        at = m.start()
+        for kept_start, kept_end in keep + [(m.end(), m.end())]:
+            if kept_start > at:
+                ranges.append((lo + at, lo + kept_start))
+            at = max(at, kept_end)
     return ranges, len(dead), len(locations)
 
 
@@ -252,7 +278,29 @@ def resegment(segments, ranges):
     return out
 
 
-def strip(module: bytes):
+def find_all(text: bytes, part: bytes):
+    """Where `part` starts in `text`, each time."""
+    i = text.find(part)
+    while i >= 0:
+        yield i
+        i = text.find(part, i + 1)
+
+
+def literals(source: str) -> set:
+    """The string literals of Rust source 8 bytes or longer, as bytes (the
+    short escapes undone; others left as written, which only keeps more)."""
+    found = set()
+    for m in re.finditer(r'b?"((?:[^"\\]|\\.)*)"', source):
+        text = m.group(1)
+        for escape, byte in (("\\n", "\n"), ("\\t", "\t"), ("\\r", "\r"), ("\\0", "\0"),
+                             ('\\"', '"'), ("\\\\", "\\")):
+            text = text.replace(escape, byte)
+        if len(text.encode()) >= 8:
+            found.add(text.encode())
+    return found
+
+
+def strip(module: bytes, own: set = None):
     code = code_addresses(module)
     out = bytearray(module[:8])
     report = None
@@ -261,14 +309,15 @@ def strip(module: bytes):
     new_segments = None
     if data:
         segments = data_segments(data[0])
-        ranges, dropped, found = dead_ranges(segments, code)
+        ranges, dropped, found = dead_ranges(segments, code, own)
         new_segments = resegment(segments, ranges)
         report = (dropped, found, sum(e - s for s, e in ranges))
     for sid, body in parts:
         if sid == 11 and new_segments is not None:
             body = bytearray(uleb(len(new_segments)))
             for address, content in new_segments:
-                body += b"\0\x41" + sleb_bytes(address) + b"\x0b" + uleb(len(content)) + content
+                signed = address - (1 << 32) if address >= 1 << 31 else address
+                body += b"\0\x41" + sleb_bytes(signed) + b"\x0b" + uleb(len(content)) + content
             body = bytes(body)
         elif sid == 12 and new_segments is not None:  # the data count
             body = uleb(len(new_segments))
@@ -288,10 +337,15 @@ def sleb_bytes(n: int) -> bytes:
 
 
 if __name__ == "__main__":
-    path = sys.argv[1]
+    path, rest = sys.argv[1], sys.argv[2:]
     with open(path, "rb") as f:
         module = f.read()
-    stripped, report = strip(module)
+    own = None
+    if rest:  # the filter's source directory: strings too
+        own = set()
+        for source in sorted(pathlib.Path(rest[0]).rglob("*.rs")):
+            own |= literals(source.read_text())
+    stripped, report = strip(module, own)
     with open(path, "wb") as f:
         f.write(stripped)
     if report:

@@ -101,7 +101,7 @@ PY
     --strip-debug --strip-producers --strip-target-features "$work/trimmed.wasm" -o "$out"
   python3 -m harness.rename_exports "$out" "${renames[@]}"
   # The data only snipped code used (harness/strip_dead_data.py says how).
-  say "$(python3 -m harness.strip_dead_data "$out")"
+  say "$(python3 -m harness.strip_dead_data "$out" "$ROOT/src")"
 
   if [ -n "$stages" ]; then
     mkdir -p "$stages"
@@ -111,7 +111,7 @@ PY
     # The final module with its names kept, for twiggy.
     "$WASM_OPT" "${features[@]}" "${WASM_OPT_PASSES[@]}" --debuginfo "$work/trimmed.wasm" \
       -o "$stages/4-final-with-names.wasm"
-    python3 -m harness.strip_dead_data "$stages/4-final-with-names.wasm" >/dev/null
+    python3 -m harness.strip_dead_data "$stages/4-final-with-names.wasm" "$ROOT/src" >/dev/null
   fi
   (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
   say "$out: $(stat -c %s "$out") bytes ($(cut -d' ' -f1 "$out.sha256"))"

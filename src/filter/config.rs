@@ -464,8 +464,10 @@ fn read_object<'a>(
     let mut from_env: Vec<Entry<'a>> = Vec::new();
     let (given, seen) = read_members(r, place, config, &mut headers, &mut from_env)?;
     match place {
-        Place::OAuth2 => finish_oauth2(r.environ, config)?,
-        _ => finish_provider(place, seen, headers, from_env, config)?,
+        Place::OAuth2 => finish_oauth2(config)?,
+        // `load` refuses provider fields beside `providers`.
+        Place::Top if !r.listed.is_empty() => {}
+        _ => finish_provider(r.environ, place, seen, headers, from_env, config)?,
     }
     Ok(given)
 }
@@ -508,6 +510,11 @@ fn read_members<'a>(
             return Err(Error::new(name, "is given more than once"));
         }
         seen |= 1 << i;
+        if place != Place::OAuth2
+            && !matches!(field, Field::Target | Field::Providers | Field::Name)
+        {
+            given.get_or_insert(name);
+        }
         let s = &mut r.s;
         match field {
             Field::Target => {
@@ -533,12 +540,11 @@ fn read_members<'a>(
                 *headers = string_map(s, name, HEADER_MAP)?;
             }
             Field::StaticHeadersEnv => {
-                for (header, variable) in string_map(s, name, HEADER_MAP)? {
-                    env_name(&variable, name)?;
-                    let value = lookup(r.environ, &variable, name)?;
-                    from_env.push((header, Cow::Borrowed(value)));
+                // The variables' names for now: read once every field is.
+                *from_env = string_map(s, name, HEADER_MAP)?;
+                for (_, variable) in from_env.iter() {
+                    env_name(variable, name)?;
                 }
-                config.secret = true;
             }
             _ if place == Place::OAuth2 => {
                 let Some(o) = &mut config.oauth2 else {
@@ -546,21 +552,22 @@ fn read_members<'a>(
                 };
                 read_member(s, name, field, o)?;
             }
-            _ => {
-                given.get_or_insert(name);
-                read_field(s, name, field, config)?;
-            }
+            _ => read_field(s, name, field, config)?,
         }
     }
     Ok((given, seen))
 }
 
-/// The checks of a provider's fields against each other, once all are read.
+/// The checks of a provider's fields against each other, once all are
+/// read; then what it takes from the environment (`environ`): the values
+/// of `static_headers_env` (`from_env`, by variable), checked with
+/// `static_headers` (`headers`), and the client secret.
 fn finish_provider<'a>(
+    environ: &'a [u8],
     place: Place,
     seen: u32,
     mut headers: Vec<Entry<'a>>,
-    from_env: Vec<Entry<'a>>,
+    mut from_env: Vec<Entry<'a>>,
     config: &mut Config,
 ) -> Result<(), Error> {
     if place == Place::Listed && config.name.is_empty() {
@@ -580,6 +587,22 @@ fn finish_provider<'a>(
         push_duration(&mut problem, config.retry_max_ms);
         problem.push(')');
         return Err(Error::of(RETRY_INITIAL, problem));
+    }
+    for (_, value) in &mut from_env {
+        *value = Cow::Borrowed(lookup(environ, value, STATIC_HEADERS_ENV)?);
+    }
+    config.secret |= !from_env.is_empty();
+    if let Some(o) = &mut config.oauth2 {
+        let secret = lookup(environ, &o.client_secret_env, CLIENT_SECRET_ENV)?;
+        let mut body = o.grant.clone();
+        match o.basic_auth {
+            true => o.basic = Some(form::basic_credentials(&o.client_id, secret)),
+            false => {
+                form::push_pair(&mut body, "client_id", &o.client_id);
+                form::push_pair(&mut body, "client_secret", secret);
+            }
+        }
+        o.body = body;
     }
     // Checked by the rules provider headers pass; a name in both is given again.
     let plain = headers.len();
@@ -603,8 +626,8 @@ fn finish_provider<'a>(
     Ok(())
 }
 
-/// The end of `oauth2`: the grant's request, with the client's secret.
-fn finish_oauth2(environ: &[u8], config: &mut Config) -> Result<(), Error> {
+/// The end of `oauth2`: the members it cannot do without.
+fn finish_oauth2(config: &mut Config) -> Result<(), Error> {
     let Some(o) = &mut config.oauth2 else {
         return Ok(());
     };
@@ -614,16 +637,6 @@ fn finish_oauth2(environ: &[u8], config: &mut Config) -> Result<(), Error> {
     if o.client_secret_env.is_empty() {
         return Err(Error::new(CLIENT_SECRET_ENV, "is missing"));
     }
-    let secret = lookup(environ, &o.client_secret_env, CLIENT_SECRET_ENV)?;
-    let mut body = o.grant.clone();
-    match o.basic_auth {
-        true => o.basic = Some(form::basic_credentials(&o.client_id, secret)),
-        false => {
-            form::push_pair(&mut body, "client_id", &o.client_id);
-            form::push_pair(&mut body, "client_secret", secret);
-        }
-    }
-    o.body = body;
     Ok(())
 }
 
@@ -1592,6 +1605,29 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_field_beside_providers_is_refused_whatever_its_kind() {
+        let listed = r#""providers": [{"name": "a"}]"#;
+        for field in [
+            r#""static_headers": {"x-a": "1"}"#,
+            r#""static_headers_env": {"x-a": "SECRET"}"#,
+            r#""oauth2": {"client_id": "a", "client_secret_env": "SECRET"}"#,
+        ] {
+            let input = format!("{{{listed}, {field}}}");
+            let got = load(input.as_bytes(), b"SECRET=s\0").unwrap_err().message();
+            let name = field.split('"').nth(1).unwrap();
+            assert_eq!(
+                got,
+                format!("providers: cannot be given with top-level provider fields, as {name}")
+            );
+        }
+        let empty = br#"{"target": "response", "static_headers_env": {}}"#;
+        assert!(
+            load(empty, b"").is_ok(),
+            "no value from the environment, no secret"
+        );
+    }
+
+    #[test]
     fn environment_variables_give_static_headers() {
         let input = r#"{"static_headers": {"x-team": "a"}, "static_headers_env": {"X-Api-Key": "API_KEY"}}"#;
         let c = loaded(input, b"API_KEY=k-123\0").unwrap();
@@ -1617,7 +1653,7 @@ mod tests {
             (oauth(r#", "params": {"grant_type": "x"}"#), env, r#"oauth2.params: "grant_type" is sent by the filter itself"#),
             (oauth(r#", "header": "host""#), env, r#"oauth2.header: "host" is refused: reserved name: host, content-length, hop-by-hop and x-envoy-* headers belong to Envoy"#),
             (oauth(r#", "client_id": "b""#), env, "oauth2.client_id: is given more than once"),
-            (r#"{"oauth2": {"client_id": "a", "client_secret_env": "SECRET"}}"#.into(), env,
+            (r#"{"oauth2": {"client_id": "a", "client_secret_env": "UNSET"}}"#.into(), env,
              r#"header_providing_service_path: is needed with oauth2: the token endpoint's path"#),
             (format!(r#"{{{IDP}, "oauth2": {{"client_id": "a", "client_secret_env": "1X"}}}}"#), env,
              "oauth2.client_secret_env: is not an environment variable name (letters, digits and '_', not a digit first)"),

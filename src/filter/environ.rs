@@ -2,18 +2,18 @@
 //! one buffer of `NAME=value` strings, each ended by a NUL. Envoy fills it
 //! from `vm_config.environment_variables` (Istio: `WasmPlugin.vmConfig.env`).
 
-/// The value of `name` in `environ`; the first if it is given twice. `None`
-/// when absent or not UTF-8. (`name` has no `=`: the configuration checks
+/// The value of `name` in `environ`; the first that is UTF-8 if it is
+/// given twice. `None` when absent or not UTF-8. (`name` has no `=`: the configuration checks
 /// it is a variable name.)
 pub fn lookup<'a>(environ: &'a [u8], name: &str) -> Option<&'a str> {
     let mut rest = environ;
     while !rest.is_empty() {
         let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         let (entry, after) = rest.split_at(end);
-        if entry.len() > name.len() && entry.starts_with(name.as_bytes()) {
-            if let (Some(b'='), Some(value)) = (entry.get(name.len()), entry.get(name.len() + 1..))
-            {
-                return super::text::utf8(value).ok();
+        let (key, value) = entry.split_at(name.len().min(entry.len()));
+        if let (true, Some((b'=', value))) = (key == name.as_bytes(), value.split_first()) {
+            if let Ok(value) = super::text::utf8(value) {
+                return Some(value);
             }
         }
         rest = after.get(1..).unwrap_or_default();
@@ -48,6 +48,11 @@ mod tests {
             "the last NUL may be missing"
         );
         assert_eq!(lookup(b"A=\xff\0", "A"), None, "not UTF-8");
+        assert_eq!(
+            lookup(b"A=\xff\0A=ok\0", "A"),
+            Some("ok"),
+            "the first that is text"
+        );
         assert_eq!(lookup(b"\0\0A=1\0", "A"), Some("1"));
     }
 }

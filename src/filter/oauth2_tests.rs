@@ -88,6 +88,29 @@ fn the_token_goes_in_as_bearer_and_is_refreshed_before_it_expires() {
 }
 
 #[test]
+fn a_token_without_expires_in_lasts_header_cache_expiry_whatever_its_cache_control() {
+    // Token endpoints send `Cache-Control: no-store` (RFC 6749 §5.1), and
+    // some `max-age=0` besides: that is no lifetime for the token.
+    let (mut w, _) = world("basic");
+    w.provider = Some(Answer {
+        status: 200,
+        headers: vec![(
+            "cache-control".into(),
+            "no-cache, no-store, max-age=0, must-revalidate".into(),
+        )],
+        body: r#"{"access_token": "t1", "token_type": "Bearer"}"#.into(),
+    });
+    w.run(500);
+    assert_eq!(w.calls(), 1);
+    w.run(600_000);
+    assert_eq!(
+        w.calls(),
+        1,
+        "not refetched within 10 minutes of a 1h expiry"
+    );
+}
+
+#[test]
 fn an_error_answer_keeps_the_last_token_and_names_its_code_only() {
     let (mut w, root) = world("basic");
     w.provider = Some(token("t1", 10));

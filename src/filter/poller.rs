@@ -278,8 +278,12 @@ pub fn on_response(source: &mut Source, host: &impl Host, token: u32, body_size:
     let judged = provider::judge(status.as_deref(), body_size, read_body, oauth2);
     match judged {
         Ok((accepted, expires_in)) => {
-            // A token's own lifetime, else the answer's `Cache-Control`.
+            // A token's lifetime is its `expires_in`; a provider's, its
+            // `Cache-Control` (a token endpoint's says `no-store`).
             let lifetime_s = expires_in.or_else(|| {
+                if oauth2.is_some() {
+                    return None;
+                }
                 let cache_control = header("cache-control")?;
                 provider::lifetime_s(&cache_control, header("age").as_deref())
             });

@@ -74,6 +74,8 @@ fn members(body: &[u8], found: &mut Members) -> Result<(), Failure> {
             (Kind::Number, None) => {
                 *expires_in = Some(seconds(s.number().map_err(Failure::NotJson)?))
             }
+            // An `error` that is no code matters to no answer.
+            _ if i == 2 => s.skip().map_err(Failure::NotJson)?,
             _ => return Err(Failure::Token(WRONG_TYPE)),
         }
     }
@@ -146,6 +148,11 @@ mod tests {
         assert_eq!(
             token(r#"{"access_token": "x"}"#).unwrap(),
             ("x".into(), None)
+        );
+        let odd_error = token(r#"{"access_token": "x", "error": {"n": 1}}"#).unwrap();
+        assert_eq!(
+            odd_error.0, "x",
+            "an error member that is not a code is skipped"
         );
         let escaped = token(r#"{"access_token": "a\u002fb"}"#).unwrap();
         assert_eq!(escaped.0, "a/b");
