@@ -439,6 +439,30 @@ fn read_object<'a>(
     place: Place,
     config: &mut Config,
 ) -> Result<Option<&'static str>, Error> {
+    // `static_headers`, then the values of `static_headers_env`: checked
+    // together at the end, and dropped in one place whatever the outcome.
+    let mut headers: Vec<Entry<'a>> = Vec::new();
+    let mut from_env: Vec<Entry<'a>> = Vec::new();
+    let (given, seen) = read_members(r, place, config, &mut headers, &mut from_env)?;
+    match place {
+        Place::OAuth2 => finish_oauth2(config)?,
+        // `load` refuses provider fields beside `providers`.
+        Place::Top if !r.listed.is_empty() => {}
+        _ => finish_provider(r.environ, place, seen, headers, from_env, config)?,
+    }
+    Ok(given)
+}
+
+/// The object at `place`, its members read into `config` (and the static
+/// headers' entries into `headers` and `from_env`): the first provider field
+/// given, and which of `NAMES` were (bit i for `NAMES[i]`).
+fn read_members<'a>(
+    r: &mut Reading<'a>,
+    place: Place,
+    config: &mut Config,
+    headers: &mut Vec<Entry<'a>>,
+    from_env: &mut Vec<Entry<'a>>,
+) -> Result<(Option<&'static str>, u32), Error> {
     let outer = match place {
         Place::OAuth2 => OAUTH2,
         _ => "",
@@ -458,38 +482,6 @@ fn read_object<'a>(
             return Err(Error::new(outer, &found(expected, other)));
         }
     }
-    // `static_headers`, then the values of `static_headers_env`: checked
-    // together at the end, and dropped in one place whatever the outcome.
-    let mut headers: Vec<Entry<'a>> = Vec::new();
-    let mut from_env: Vec<Entry<'a>> = Vec::new();
-    let (given, seen) = read_members(r, place, config, &mut headers, &mut from_env)?;
-    match place {
-        Place::OAuth2 => finish_oauth2(config)?,
-        // `load` refuses provider fields beside `providers`.
-        Place::Top if !r.listed.is_empty() => {}
-        _ => finish_provider(r.environ, place, seen, headers, from_env, config)?,
-    }
-    Ok(given)
-}
-
-/// The members of an object at `place`, read into `config` (and the static
-/// headers' entries into `headers` and `from_env`): the first provider field
-/// given, and which of `NAMES` were (bit i for `NAMES[i]`).
-fn read_members<'a>(
-    r: &mut Reading<'a>,
-    place: Place,
-    config: &mut Config,
-    headers: &mut Vec<Entry<'a>>,
-    from_env: &mut Vec<Entry<'a>>,
-) -> Result<(Option<&'static str>, u32), Error> {
-    let outer = match place {
-        Place::OAuth2 => OAUTH2,
-        _ => "",
-    };
-    let syntax = |e| match place {
-        Place::OAuth2 => in_field(OAUTH2, e),
-        _ => not_json(e),
-    };
     let mut given = None;
     let mut seen = 0u32;
     let mut members = r.s.object().map_err(syntax)?;
