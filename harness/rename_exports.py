@@ -22,6 +22,13 @@ def leb(data: bytes, pos: int):
             return value, pos
 
 
+def sleb(data: bytes, pos: int):
+    """A signed LEB128 at `pos`: its value and the position after it."""
+    value, end = leb(data, pos)
+    bits = 7 * (end - pos)
+    return (value - (1 << bits) if data[end - 1] & 0x40 else value), end
+
+
 def uleb(n: int) -> bytes:
     out = bytearray()
     while True:

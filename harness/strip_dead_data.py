@@ -39,24 +39,11 @@ import re
 import struct
 import sys
 
-from harness.rename_exports import leb, sections, uleb
+from harness.rename_exports import leb, sections, sleb, uleb
 
 # Where a run of zeros is worth a segment of its own: a segment's header is
 # its flags, `i32.const <offset>`, `end` and its size, 8 bytes or less.
 SPLIT_AT = 8
-
-
-def sleb(data: bytes, pos: int):
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if byte & 0x40:
-                value -= 1 << shift
-            return value, pos
 
 
 BLOCK_TYPES = {0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F}
